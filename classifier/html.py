@@ -1,0 +1,162 @@
+"""HTML to lines: one line per block-level element, with its structure.
+
+The page is parsed with lxml's HTML parser (no network, no entity loading),
+invisible parts are dropped, and the text is cut into blocks at block-level
+tags and <br>. Each block keeps what the model needs to know about where it
+sat: its tag, its ancestors' tags and class/id tokens, the regions
+(nav, header, footer, aside, form) around it, its link density and depth.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree, html as lxml_html
+
+from classifier.lines import Page, Structure
+
+# Elements whose text a reader never sees.
+INVISIBLE_TAGS = frozenset(
+    "script style noscript template svg math iframe object embed canvas head "
+    "title meta link select datalist".split()
+)
+
+# Elements that start and end a line of their own.
+BLOCK_TAGS = frozenset(
+    "address article aside blockquote body caption dd details dialog div dl dt "
+    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr "
+    "html legend li main menu nav ol p pre section summary table tbody td tfoot "
+    "th thead tr ul".split()
+)
+
+# Elements that mark a region of site furniture around their content.
+REGION_TAGS = frozenset("nav header footer aside form".split())
+
+LINE_BREAK_TAGS = frozenset(("br",))
+MAX_TOKENS_PER_ELEMENT = 8
+
+_SPACE = re.compile(r"\s+")
+_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+# huge_tree lifts libxml2's default nesting limit (256) to 2048 levels and
+# allows text nodes over 10 MB; real pages nest deeper than 256.
+_PARSER_OPTIONS = dict(remove_comments=True, remove_pis=True, no_network=True,
+                       recover=True, default_doctype=False, huge_tree=True)
+
+
+def parse(content: str | bytes) -> etree._Element | None:
+    """Parse a page; None when there is nothing to parse."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if not data.strip():
+        return None
+    # A parser per call: lxml parsers are not safe to share between threads.
+    encoding = "utf-8" if isinstance(content, str) else None
+    parser = lxml_html.HTMLParser(encoding=encoding, **_PARSER_OPTIONS)
+    try:
+        return etree.fromstring(data, parser)
+    except etree.ParserError:
+        return None
+
+
+def _is_hidden(element: etree._Element) -> bool:
+    if element.tag in INVISIBLE_TAGS:
+        return True
+    attrib = element.attrib
+    if "hidden" in attrib or attrib.get("aria-hidden") == "true":
+        return True
+    style = attrib.get("style")
+    return bool(style and _HIDDEN_STYLE.search(style))
+
+
+def _element_tokens(element: etree._Element) -> list[str]:
+    raw = f"{element.get('class', '')} {element.get('id', '')}".lower()
+    return [t for t in _TOKEN_SPLIT.split(raw) if t][:MAX_TOKENS_PER_ELEMENT]
+
+
+class _Collector:
+    """Accumulates text into blocks while the tree is walked."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.structure = Structure()
+        self._parts: list[str] = []
+        self._link_chars = 0
+
+    def add(self, text: str | None, in_link: bool) -> None:
+        if text:
+            self._parts.append(text)
+            if in_link:
+                self._link_chars += len(text.strip())
+
+    def flush(self, stack: list[tuple[str, list[str]]], regions: frozenset[str]) -> None:
+        text = _SPACE.sub(" ", "".join(self._parts)).strip()
+        link_chars, self._parts, self._link_chars = self._link_chars, [], 0
+        if not text:
+            return
+        block_tag = next((tag for tag, _ in reversed(stack) if tag in BLOCK_TAGS), "body")
+        self.texts.append(text)
+        s = self.structure
+        s.tags.append(block_tag)
+        s.paths.append(" ".join(tag for tag, _ in stack))
+        s.tokens.append(" ".join(t for _, tokens in stack for t in tokens))
+        s.regions.append(regions)
+        s.link_density.append(min(1.0, link_chars / max(1, len(text))))
+        s.depth.append(len(stack))
+
+
+def html_to_page(content: str | bytes) -> Page:
+    """Turn an HTML page into numbered lines with their structure."""
+    root = parse(content)
+    collector = _Collector()
+    if root is not None:
+        _walk(root, collector)
+    n = len(collector.texts)
+    return Page(
+        texts=collector.texts,
+        numbers=list(range(1, n + 1)),
+        gap_before=[False] * n,
+        structure=collector.structure,
+    )
+
+
+def _walk(root: etree._Element, out: _Collector) -> None:
+    # An explicit stack instead of recursion: pages nest deeper than Python's
+    # recursion limit.
+    stack: list[tuple[str, list[str]]] = []
+    region_stack: list[frozenset[str]] = [frozenset()]
+    link_depth = 0
+    skip_depth = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if skip_depth or _is_hidden(element) or not tag:
+                skip_depth += 1
+                continue
+            tag = tag.lower()
+            if tag in BLOCK_TAGS or tag in LINE_BREAK_TAGS:
+                out.flush(stack, region_stack[-1])
+            regions = region_stack[-1]
+            if tag in REGION_TAGS:
+                regions = regions | {tag}
+            stack.append((tag, _element_tokens(element)))
+            region_stack.append(regions)
+            if tag == "a":
+                link_depth += 1
+            out.add(element.text, link_depth > 0)
+        else:
+            if skip_depth:
+                skip_depth -= 1
+                if skip_depth == 0 and stack:
+                    out.add(element.tail, link_depth > 0)
+                continue
+            tag = tag.lower()
+            if tag in BLOCK_TAGS:
+                out.flush(stack, region_stack[-1])
+            stack.pop()
+            region_stack.pop()
+            if tag == "a":
+                link_depth -= 1
+            if stack:
+                out.add(element.tail, link_depth > 0)
+    out.flush(stack, region_stack[-1])

@@ -1,0 +1,312 @@
+"""The line classifier: a scikit-learn estimator, and its model file.
+
+Two stages, in the spirit of "classify each line, then revise with context":
+1. a linear model over each line's hashed text and shape features gives a
+   first probability for every label;
+2. gradient-boosted trees revise each line's label from its shape, the
+   first-stage probabilities of the lines around it and of the whole page,
+   so a headline inside a "More stories" list follows its list.
+Stage 2 is trained on out-of-fold stage-1 probabilities (pages held out
+together), so it learns how far to trust stage 1 on pages it has not seen.
+
+Samples are lines: `X` is a sequence of `LineRef(page, index)`, so the usual
+tools (cross_val_score with GroupKFold over pages, GridSearchCV, pipelines)
+work on it. `as_samples(pages)` builds X from pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import GroupKFold
+from sklearn.preprocessing import MaxAbsScaler
+from sklearn.utils.validation import check_is_fitted
+
+from classifier.features import Featurizer, PageFeatures
+from classifier.labels import LABELS
+from classifier.lines import Page
+
+MODEL_KIND = "declutter.line-model"
+MODEL_FORMAT_VERSION = 1
+CHECKSUM_SUFFIX = ".sha256"
+PROBABILITY_OFFSETS = (-3, -2, -1, 1, 2, 3)  # neighbours whose stage-1 view a line sees
+PROBABILITY_RUN = 6                          # lines each side averaged into the run's view
+
+
+class LineRef(NamedTuple):
+    """One sample: line `index` of `page`."""
+
+    page: Page
+    index: int
+
+
+def as_samples(pages: Sequence[Page]) -> list[LineRef]:
+    return [LineRef(page, i) for page in pages for i in range(len(page))]
+
+
+class LineClassifier(ClassifierMixin, BaseEstimator):
+    """Labels lines of pages as BODY, NAVIGATION, AD, DISCLAIMER or RELATED_LINKS."""
+
+    def __init__(self, word_features: int = 2**17, char_features: int = 2**15,
+                 context_features: int = 2**14, markup_features: int = 2**15,
+                 alpha: float = 1e-5, stage1_epochs: int = 20,
+                 stage2_max_iter: int = 150, stage2_learning_rate: float = 0.1,
+                 stage2_max_leaf_nodes: int = 31, cv_folds: int = 5,
+                 random_state: int = 0) -> None:
+        self.word_features = word_features
+        self.char_features = char_features
+        self.context_features = context_features
+        self.markup_features = markup_features
+        self.alpha = alpha
+        self.stage1_epochs = stage1_epochs
+        self.stage2_max_iter = stage2_max_iter
+        self.stage2_learning_rate = stage2_learning_rate
+        self.stage2_max_leaf_nodes = stage2_max_leaf_nodes
+        self.cv_folds = cv_folds
+        self.random_state = random_state
+
+    # -- training -----------------------------------------------------------
+
+    def fit(self, X: Sequence[LineRef], y: Sequence[str]) -> LineClassifier:
+        y = np.asarray(y)
+        unknown = sorted(set(y) - set(LABELS))
+        if unknown:
+            raise ValueError(f"unknown labels {unknown}; expected some of {list(LABELS)}")
+        # Sorted, as scikit-learn's own classifiers order their columns.
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError("training needs lines of at least two different labels")
+        self.featurizer_ = Featurizer(self.word_features, self.char_features,
+                                      self.context_features, self.markup_features)
+        pages, page_of_row = _unique_pages(X)
+        features = [self.featurizer_.page(p) for p in pages]
+        rows = [r.index for r in X]
+
+        self.scaler_ = MaxAbsScaler().fit(np.vstack([f.dense for f in features]))
+        stage1_inputs = [self._stage1_input(f) for f in features]
+        X1 = sp.vstack([stage1_inputs[g][i] for g, i in zip(page_of_row, rows)], format="csr")
+
+        # Out-of-fold stage-1 probabilities for every line of every page.
+        oof = [np.zeros((len(p), len(self.classes_))) for p in pages]
+        n_folds = min(self.cv_folds, len(pages))
+        if n_folds >= 2:
+            for train_idx, _ in GroupKFold(n_splits=n_folds).split(X1, y, page_of_row):
+                # A fold missing a label would give probabilities in other
+                # columns; its pages fall back to the final stage-1 model below.
+                if len(set(y[train_idx])) < len(self.classes_):
+                    continue
+                fold_model = self._new_stage1().fit(X1[train_idx], y[train_idx])
+                held_out = set(range(len(pages))) - set(page_of_row[train_idx])
+                for g in held_out:
+                    oof[g] = fold_model.predict_proba(stage1_inputs[g])
+        self.stage1_ = self._new_stage1().fit(X1, y)
+        for g, page in enumerate(pages):
+            if not oof[g].any():
+                oof[g] = self.stage1_.predict_proba(stage1_inputs[g])
+
+        X2 = np.vstack([self._stage2_input(features[g], oof[g])[i]
+                        for g, i in zip(page_of_row, rows)])
+        stage2 = HistGradientBoostingClassifier(
+            max_iter=self.stage2_max_iter, learning_rate=self.stage2_learning_rate,
+            max_leaf_nodes=self.stage2_max_leaf_nodes, early_stopping=False,
+            random_state=self.random_state,
+        ).fit(X2, y)
+        assert list(stage2.classes_) == list(self.classes_) == list(self.stage1_.classes_)
+        self.stage2_ = stage2
+        return self
+
+    def _new_stage1(self) -> SGDClassifier:
+        # Logistic loss for probabilities; averaged SGD is as accurate as a
+        # batch solver here and scales linearly with the corpus.
+        return SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.stage1_epochs,
+                             tol=None, average=True, random_state=self.random_state)
+
+    # -- inference ----------------------------------------------------------
+
+    def _stage1_input(self, features: PageFeatures) -> sp.csr_matrix:
+        dense = self.scaler_.transform(features.dense)
+        return sp.hstack([features.text, sp.csr_matrix(dense)], format="csr")
+
+    def _stage2_input(self, features: PageFeatures, probs: np.ndarray) -> np.ndarray:
+        n = len(probs)
+        cols = [features.dense, probs]
+        padded = np.vstack([np.zeros((3, probs.shape[1])), probs, np.zeros((3, probs.shape[1]))])
+        for offset in PROBABILITY_OFFSETS:
+            cols.append(padded[3 + offset: 3 + offset + n])
+        cumulative = np.vstack([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
+        lo = np.clip(np.arange(n) - PROBABILITY_RUN, 0, n)
+        hi = np.clip(np.arange(n) + PROBABILITY_RUN + 1, 0, n)
+        cols.append((cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None])
+        cols.append(np.broadcast_to(probs.mean(axis=0), probs.shape))
+        return np.hstack(cols)
+
+    def page_proba(self, page: Page) -> np.ndarray:
+        """Probabilities (lines x classes_) for every line of one page."""
+        check_is_fitted(self, "stage2_")
+        if len(page) == 0:
+            return np.zeros((0, len(self.classes_)))
+        features = self.featurizer_.page(page)
+        probs1 = self.stage1_.predict_proba(self._stage1_input(features))
+        return self.stage2_.predict_proba(self._stage2_input(features, probs1))
+
+    def predict_proba(self, X: Sequence[LineRef]) -> np.ndarray:
+        pages, page_of_row = _unique_pages(X)
+        page_probs = [self.page_proba(p) for p in pages]
+        if not len(X):
+            return np.zeros((0, len(self.classes_)))
+        return np.vstack([page_probs[g][r.index] for g, r in zip(page_of_row, X)])
+
+    def predict(self, X: Sequence[LineRef]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _unique_pages(X: Sequence[LineRef]) -> tuple[list[Page], np.ndarray]:
+    """The distinct pages of X in first-seen order, and each row's page index."""
+    index: dict[int, int] = {}
+    pages: list[Page] = []
+    page_of_row = np.empty(len(X), dtype=np.int64)
+    for row, ref in enumerate(X):
+        key = id(ref.page)
+        if key not in index:
+            index[key] = len(pages)
+            pages.append(ref.page)
+        page_of_row[row] = index[key]
+    return pages, page_of_row
+
+
+# -- the model file -----------------------------------------------------------
+
+class ModelError(Exception):
+    """A model file that cannot be served: missing, tampered, foreign or too old."""
+
+
+@dataclass
+class Model:
+    """A trained classifier with what is known about it."""
+
+    estimator: LineClassifier
+    metadata: dict[str, Any]
+    sha256: str = ""
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", ""))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The model's labels in the API's order."""
+        return tuple(label for label in LABELS if label in set(self.estimator.classes_))
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def save_model(model: Model, path: str | os.PathLike) -> str:
+    """Write the model and its checksum atomically; returns the SHA-256.
+
+    Both files are written to temporary names in the target folder and renamed
+    into place, so a reader never sees a half-written model.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"kind": MODEL_KIND, "format_version": MODEL_FORMAT_VERSION,
+               "metadata": model.metadata, "estimator": model.estimator}
+    tmp_model = _temp_name(path)
+    tmp_sum = _temp_name(checksum_path(path))
+    try:
+        with open(tmp_model, "wb") as f:
+            joblib.dump(payload, f, compress=3)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = file_sha256(tmp_model)
+        with open(tmp_sum, "w", encoding="ascii") as f:
+            f.write(f"{digest}  {path.name}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in (tmp_model, tmp_sum):  # mkstemp makes files private; a model is not
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp_model, path)
+        os.replace(tmp_sum, checksum_path(path))
+    finally:
+        for tmp in (tmp_model, tmp_sum):
+            if tmp.exists():
+                tmp.unlink()
+    model.sha256 = digest
+    return digest
+
+
+def _temp_name(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Load a model file after checking its checksum, kind and versions."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    sum_path = checksum_path(path)
+    if not sum_path.is_file():
+        raise ModelError(f"model file {path} has no checksum file {sum_path.name}; "
+                         "models written by `python -m classifier.train` have one")
+    expected = sum_path.read_text(encoding="ascii", errors="replace").split()[:1]
+    actual = file_sha256(path)
+    if expected != [actual]:
+        raise ModelError(f"model file {path} does not match its checksum in {sum_path.name} "
+                         "(changed, corrupt or half-copied); refusing to load it")
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:  # a file that passed its checksum but is not a joblib pickle
+        raise ModelError(f"model file {path} could not be read: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("kind") != MODEL_KIND:
+        raise ModelError(f"{path} is not a declutter model file")
+    if payload.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelError(f"{path} has model format {payload.get('format_version')}, this "
+                         f"version of declutter reads format {MODEL_FORMAT_VERSION}; retrain it")
+    metadata = payload.get("metadata") or {}
+    trained_with = str(metadata.get("libraries", {}).get("scikit-learn", ""))
+    if trained_with.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ModelError(f"{path} was trained with scikit-learn {trained_with or 'unknown'}, "
+                         f"this install has {sklearn.__version__}; retrain the model or "
+                         f"install scikit-learn {trained_with}")
+    estimator = payload.get("estimator")
+    if not isinstance(estimator, LineClassifier):
+        raise ModelError(f"{path} does not hold a declutter LineClassifier")
+    return Model(estimator=estimator, metadata=metadata, sha256=actual)
+
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "default.joblib"

@@ -1,0 +1,57 @@
+"""From a document to its body: input -> lines -> features -> model -> labels -> body.
+
+This is the one path every caller (server, CLI, evaluation) cleans through.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from classifier.decode import decode
+from classifier.html import html_to_page
+from classifier.labels import BODY
+from classifier.lines import Page, split_text
+from classifier.model import Model
+
+
+class Format(enum.Enum):
+    PLAIN_TEXT = "plain_text"
+    HTML = "html"
+
+
+@dataclass
+class Cleaned:
+    """A labelled document: its lines, a label and confidence each, and the body."""
+
+    page: Page
+    labels: list[str]
+    confidences: np.ndarray
+
+    @property
+    def body(self) -> str:
+        return "\n".join(t for t, label in zip(self.page.texts, self.labels) if label == BODY)
+
+
+def read_page(content: str | bytes, fmt: Format) -> Page:
+    """Input -> lines. Bytes are decoded by their declared or detected charset."""
+    if isinstance(content, bytes):
+        content = decode(content)
+    if fmt is Format.HTML:
+        return html_to_page(content)
+    return split_text(content)
+
+
+def label_page(model: Model, page: Page) -> Cleaned:
+    """Lines -> features -> model -> labels."""
+    probs = model.estimator.page_proba(page)
+    best = np.argmax(probs, axis=1) if len(page) else np.zeros(0, dtype=np.int64)
+    classes = model.estimator.classes_
+    return Cleaned(page=page, labels=[str(classes[i]) for i in best],
+                   confidences=probs[np.arange(len(best)), best] if len(page) else np.zeros(0))
+
+
+def clean(model: Model, content: str | bytes, fmt: Format) -> Cleaned:
+    return label_page(model, read_page(content, fmt))

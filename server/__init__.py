@@ -1,0 +1,1 @@
+"""declutter's gRPC server: settings, the servicer and the process entry point."""

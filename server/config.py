@@ -1,0 +1,88 @@
+"""Server settings: command-line flags, each with an environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from classifier.model import DEFAULT_MODEL_PATH
+
+ENV_PREFIX = "DECLUTTER_"
+DEFAULT_PORT = 50051
+DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+DEFAULT_GRACE_SECONDS = 10.0
+DEFAULT_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    model: str = str(DEFAULT_MODEL_PATH)
+    workers: int = 1
+    threads: int = DEFAULT_THREADS
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    log_level: str = "INFO"
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+# flag name -> (type, help); the environment variable is DECLUTTER_<NAME>.
+_OPTIONS: dict[str, tuple[type, str]] = {
+    "host": (str, "address to listen on (0.0.0.0 for all interfaces)"),
+    "port": (int, "port to listen on; 0 picks a free one (one worker only)"),
+    "model": (str, "model file to serve (default: the shipped model)"),
+    "workers": (int, "server processes sharing the port (SO_REUSEPORT)"),
+    "threads": (int, "request threads per worker"),
+    "max_message_bytes": (int, "largest request or response message, in bytes"),
+    "grace_seconds": (float, "time in-flight calls get to finish on shutdown"),
+    "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+}
+
+
+def parse_settings(argv: Sequence[str] | None = None,
+                   environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from flags, then DECLUTTER_* environment variables, then defaults."""
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="declutter-server",
+        description="Serve the declutter gRPC API. Every flag can also be set "
+                    "as an environment variable, e.g. --max-message-bytes as "
+                    "DECLUTTER_MAX_MESSAGE_BYTES.")
+    for name, (kind, text) in _OPTIONS.items():
+        env = ENV_PREFIX + name.upper()
+        default = getattr(defaults, name)
+        if env in environ:
+            try:
+                default = kind(environ[env])
+            except ValueError:
+                parser.error(f"environment variable {env}={environ[env]!r} is not a valid {kind.__name__}")
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
+                            help=f"{text} [env {env}; default {getattr(defaults, name)}]")
+    args = parser.parse_args(argv)
+    settings = Settings(**vars(args))
+    problems = []
+    if not 0 <= settings.port <= 65535:
+        problems.append(f"--port must be 0-65535, got {settings.port}")
+    if settings.workers < 1:
+        problems.append(f"--workers must be at least 1, got {settings.workers}")
+    if settings.workers > 1 and settings.port == 0:
+        problems.append("--port 0 works with one worker only; name a port for several")
+    if settings.threads < 1:
+        problems.append(f"--threads must be at least 1, got {settings.threads}")
+    if settings.max_message_bytes < 1024:
+        problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
+    if settings.grace_seconds < 0:
+        problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level}")
+    if problems:
+        parser.error("; ".join(problems))
+    return settings

@@ -1,0 +1,147 @@
+"""The declutter-server process: load the model, serve gRPC, stop gracefully.
+
+One worker serves in this process. With --workers N the process starts N
+worker processes that share the port through SO_REUSEPORT, so the server is
+not held to one core by one interpreter's GIL; the parent passes SIGTERM and
+SIGINT on and exits when they have.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from typing import Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from classifier.model import ModelError, load_model
+from server.api.declutter.v1 import declutter_pb2 as pb
+from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
+from server.config import Settings, parse_settings
+from server.servicer import DeclutterServicer, ModelHolder
+
+log = logging.getLogger("declutter.server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Declutter"].full_name
+
+
+class Server:
+    """A running gRPC server with its health service and model."""
+
+    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
+        self.settings = settings
+        self.models = ModelHolder()
+        self.health = health.HealthServicer()
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ]
+        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
+                                options=options)
+        pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models), self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = self.grpc.add_insecure_port(settings.address)
+        if not self.port:
+            raise OSError(f"cannot listen on {settings.address}")
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        """Listen at once (health says NOT_SERVING), load the model, then say SERVING."""
+        self.grpc.start()
+        log.info("listening on %s:%d", self.settings.host, self.port)
+        started = time.perf_counter()
+        model = load_model(self.settings.model)
+        self.models.set(model)
+        log.info("serving model version=%s from %s (sha256 %s), loaded in %.2fs",
+                 model.version, self.settings.model, model.sha256,
+                 time.perf_counter() - started)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, give in-flight ones `grace` seconds, then stop."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        grace = self.settings.grace_seconds if grace is None else grace
+        self.grpc.stop(grace).wait()
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s")
+
+
+def run_worker(settings: Settings, reuse_port: bool = False) -> int:
+    """Serve in this process until SIGTERM or SIGINT."""
+    _configure_logging(settings.log_level)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        server = Server(settings, reuse_port=reuse_port)
+        server.start()
+    except (ModelError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    stopping.wait()
+    log.info("shutting down; in-flight calls get %.1fs", settings.grace_seconds)
+    server.stop()
+    log.info("stopped")
+    return 0
+
+
+def run_workers(settings: Settings) -> int:
+    """Start settings.workers processes on one port and wait for them."""
+    _configure_logging(settings.log_level)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_entry, args=(settings,), name=f"worker-{i}")
+               for i in range(settings.workers)]
+    stopping = threading.Event()
+
+    def forward(signum, _frame):
+        stopping.set()
+        for worker in workers:
+            if worker.pid and worker.is_alive():
+                worker.terminate()  # SIGTERM: the worker stops gracefully
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    for worker in workers:
+        worker.start()
+    log.info("started %d workers on %s", len(workers), settings.address)
+    while not stopping.is_set() and all(w.is_alive() for w in workers):
+        time.sleep(0.2)
+    if not stopping.is_set():
+        log.error("a worker exited unexpectedly; stopping the others")
+        forward(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+    return max((w.exitcode or 0) for w in workers)
+
+
+def _worker_entry(settings: Settings) -> None:
+    sys.exit(run_worker(settings, reuse_port=True))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    if settings.workers > 1:
+        return run_workers(settings)
+    return run_worker(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The Declutter gRPC servicer: translates messages to the classifier and back.
+
+It knows messages and status codes; everything about lines, features and
+labels is the classifier's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Iterator
+
+import grpc
+
+from classifier.labels import LABELS
+from classifier.model import Model
+from classifier.pipeline import Cleaned, Format, clean
+from server.api.declutter.v1 import declutter_pb2 as pb
+from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
+
+log = logging.getLogger("declutter.server")
+
+FORMATS = {pb.Document.PLAIN_TEXT: Format.PLAIN_TEXT, pb.Document.HTML: Format.HTML}
+LABEL_VALUES = {label: pb.Label.Value(label) for label in LABELS}
+
+
+class RequestError(Exception):
+    """A request the servicer refuses, with the status code to refuse it with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ModelHolder:
+    """The model being served; empty until one is loaded."""
+
+    def __init__(self) -> None:
+        self._model: Model | None = None
+        self._lock = threading.Lock()
+
+    def set(self, model: Model) -> None:
+        with self._lock:
+            self._model = model
+
+    def get(self) -> Model:
+        model = self._model
+        if model is None:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, "the model is still loading; retry shortly")
+        return model
+
+
+def to_domain(request: pb.CleanRequest) -> tuple[str | bytes, Format]:
+    document = request.document
+    if document.format == pb.Document.FORMAT_UNSPECIFIED:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "document.format is FORMAT_UNSPECIFIED; set it to PLAIN_TEXT or HTML")
+    fmt = FORMATS.get(document.format)
+    if fmt is None:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"document.format {document.format} is unknown; use PLAIN_TEXT or HTML")
+    content = document.raw if document.WhichOneof("source") == "raw" else document.content
+    return content, fmt
+
+
+def to_response(request: pb.CleanRequest, cleaned: Cleaned, model: Model) -> pb.CleanResponse:
+    response = pb.CleanResponse(id=request.document.id, body=cleaned.body,
+                                model_version=model.version)
+    if request.include_lines:
+        page = cleaned.page
+        response.lines.extend(
+            pb.Line(number=number, text=text, label=LABEL_VALUES[label], confidence=float(conf))
+            for number, text, label, conf in zip(page.numbers, page.texts, cleaned.labels,
+                                                 cleaned.confidences))
+    return response
+
+
+def model_info(model: Model) -> pb.ModelInfo:
+    meta = model.metadata
+    evaluation = meta.get("evaluation") or {}
+    metrics = []
+    for name in ("macro_f1", "accuracy"):
+        if name in evaluation:
+            metrics.append(pb.Metric(name=name, value=evaluation[name]))
+    for label, figures in (evaluation.get("per_class") or {}).items():
+        for name in ("precision", "recall", "f1"):
+            metrics.append(pb.Metric(name=f"{label}.{name}", value=figures[name]))
+    data = meta.get("training_data") or {}
+    summary = ", ".join(f"{k}={v}" for k, v in data.items())
+    return pb.ModelInfo(
+        version=model.version,
+        labels=[LABEL_VALUES[label] for label in model.labels],
+        trained_at=str(meta.get("trained_at", "")),
+        training_data=summary,
+        metrics=metrics,
+        package_version=str(meta.get("package_version", "")),
+        sha256=model.sha256,
+    )
+
+
+class DeclutterServicer(pb_grpc.DeclutterServicer):
+    def __init__(self, models: ModelHolder) -> None:
+        self.models = models
+
+    def _clean(self, request: pb.CleanRequest) -> pb.CleanResponse:
+        started = time.perf_counter()
+        model = self.models.get()
+        content, fmt = to_domain(request)
+        cleaned = clean(model, content, fmt)
+        response = to_response(request, cleaned, model)
+        log.info("cleaned id=%r format=%s bytes=%d lines=%d body_lines=%d ms=%.1f",
+                 request.document.id, fmt.value, len(content), len(cleaned.labels),
+                 cleaned.labels.count("BODY"), (time.perf_counter() - started) * 1000)
+        return response
+
+    def Clean(self, request, context):
+        try:
+            return self._clean(request)
+        except RequestError as exc:
+            context.abort(exc.code, exc.message)
+        except Exception:
+            log.exception("failed to clean id=%r", request.document.id)
+            context.abort(grpc.StatusCode.INTERNAL,
+                          "the document could not be cleaned (server error; it is logged)")
+
+    def CleanStream(self, request_iterator, context) -> Iterator[pb.CleanResponse]:
+        for request in request_iterator:
+            try:
+                yield self._clean(request)
+            except RequestError as exc:
+                yield pb.CleanResponse(id=request.document.id,
+                                       error=pb.Error(code=exc.code.value[0], message=exc.message))
+            except Exception:
+                log.exception("failed to clean id=%r", request.document.id)
+                yield pb.CleanResponse(
+                    id=request.document.id,
+                    error=pb.Error(code=grpc.StatusCode.INTERNAL.value[0],
+                                   message="the document could not be cleaned (server error; it is logged)"))
+
+    def GetModelInfo(self, request, context):
+        try:
+            return model_info(self.models.get())
+        except RequestError as exc:
+            context.abort(exc.code, exc.message)

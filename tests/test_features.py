@@ -1,0 +1,82 @@
+import numpy as np
+
+from classifier.features import NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer
+from classifier.html import html_to_page
+from classifier.lines import split_text
+
+TEXT = ("Home / World / Business\n\nCouncil approves ferry route\n"
+        "The council voted on Tuesday to approve a new ferry route to the islands.\n"
+        "© 2026 Harbour Courier. All rights reserved.\nSportsLocal club wins cup final")
+
+
+def featurizer():
+    return Featurizer(2**12, 2**10, 2**9, 2**9)
+
+
+def column(f, name):
+    return f.dense_columns.index(name)
+
+
+def test_one_row_per_line_and_one_name_per_dense_column():
+    f = featurizer()
+    feats = f.page(split_text(TEXT))
+    assert feats.text.shape == (5, f.n_text_features)
+    assert feats.dense.shape == (5, len(f.dense_columns))
+    assert len(set(f.dense_columns)) == len(f.dense_columns)
+
+
+def test_shape_features_say_what_they_name():
+    f = featurizer()
+    dense = f.page(split_text(TEXT)).dense
+    assert dense[2, column(f, "ends_terminal")] == 1.0
+    assert dense[0, column(f, "ends_terminal")] == 0.0
+    assert dense[0, column(f, "separators")] > 0
+    assert dense[3, column(f, "copyright_sign")] == 1.0
+    assert dense[3, column(f, "cue_disclaimer")] > 0
+    assert dense[4, column(f, "glued")] > 0
+    assert dense[2, column(f, "function_share")] > dense[0, column(f, "function_share")]
+    assert dense[1, column(f, "gap_before")] == 1.0 and dense[2, column(f, "gap_before")] == 0.0
+    assert dense[0, column(f, "position")] == 0.0 and dense[4, column(f, "position")] == 1.0
+    assert dense[:, column(f, "is_html")].sum() == 0
+
+
+def test_neighbour_columns_repeat_the_neighbours_own_values():
+    f = featurizer()
+    dense = f.page(split_text(TEXT)).dense
+    for offset in NEIGHBOUR_OFFSETS:
+        for name in ("log_chars", "ends_terminal"):
+            col = column(f, f"{name}@{offset:+d}")
+            own = column(f, name)
+            for i in range(5):
+                j = i + offset
+                expected = dense[j, own] if 0 <= j < 5 else 0.0
+                assert dense[i, col] == expected
+    assert len(NEIGHBOUR_COLUMNS) > len(SHAPE_COLUMNS)
+
+
+def test_context_words_come_from_the_neighbouring_lines():
+    f = featurizer()
+    text = f.page(split_text("alpha\nbeta\ngamma")).text.toarray()
+    words, chars, ctx = 2**12, 2**10, 2**9
+    prev_block = text[:, words + chars: words + chars + ctx]
+    next_block = text[:, words + chars + ctx: words + chars + 2 * ctx]
+    beta = f.context.transform(["beta"]).toarray()[0]
+    assert np.array_equal(prev_block[2], beta) and np.array_equal(next_block[0], beta)
+    assert not prev_block[0].any() and not next_block[2].any()
+
+
+def test_html_lines_get_markup_features():
+    f = featurizer()
+    page = html_to_page("<nav><a href='/'>Home</a></nav><article><p>Story text here.</p></article>")
+    dense = f.page(page).dense
+    assert dense[:, column(f, "is_html")].tolist() == [1.0, 1.0]
+    assert dense[0, column(f, "in_nav")] == 1.0 and dense[1, column(f, "in_nav")] == 0.0
+    assert dense[0, column(f, "link_density")] == 1.0
+
+
+def test_same_input_same_features_and_empty_page():
+    f = featurizer()
+    a, b = f.page(split_text(TEXT)), f.page(split_text(TEXT))
+    assert (a.text != b.text).nnz == 0 and np.array_equal(a.dense, b.dense)
+    empty = f.page(split_text(""))
+    assert empty.text.shape[0] == 0 and empty.dense.shape[0] == 0

@@ -1,0 +1,38 @@
+from classifier.lines import page_from_lines, relayout, split_text
+
+
+def test_numbers_count_every_input_line_including_blank_ones():
+    page = split_text("first\n\n  \nsecond\r\nthird\rfourth")
+    assert page.texts == ["first", "second", "third", "fourth"]
+    assert page.numbers == [1, 4, 5, 6]
+    assert page.gap_before == [False, True, False, False]
+
+
+def test_lines_are_kept_as_given():
+    page = split_text("  indented line \t\nnext")
+    assert page.texts == ["  indented line \t", "next"]
+
+
+def test_only_newline_cr_and_crlf_split_lines():
+    page = split_text("a\x0cb\u2028c\x0bd\x85e\nf")
+    assert page.texts == ["a\x0cb\u2028c\x0bd\x85e", "f"]
+    assert page.numbers == [1, 2]
+
+
+def test_empty_and_blank_documents_have_no_lines():
+    assert split_text("").texts == []
+    assert split_text("\n \r\n\t\r").texts == []
+
+
+def test_trailing_newline_adds_no_line():
+    page = split_text("one\ntwo\n")
+    assert page.numbers == [1, 2]
+
+
+def test_relayout_switches_between_layouts():
+    page = page_from_lines(["a", "", "b", "c"])
+    assert relayout(page, blank_lines=False).gap_before == [False, False, False]
+    spaced = relayout(page, blank_lines=True)
+    assert spaced.gap_before == [False, True, True]
+    assert spaced.numbers == [1, 3, 5]
+    assert spaced.texts == page.texts
