@@ -63,8 +63,9 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, word_features: int = 2**17, char_features: int = 2**15,
                  context_features: int = 2**14, markup_features: int = 2**15,
                  alpha: float = 1e-5, stage1_epochs: int = 20,
-                 stage2_max_iter: int = 150, stage2_learning_rate: float = 0.1,
-                 stage2_max_leaf_nodes: int = 31, cv_folds: int = 5,
+                 stage2_max_iter: int = 80, stage2_learning_rate: float = 0.1,
+                 stage2_max_leaf_nodes: int = 15, stage2_min_samples_leaf: int = 100,
+                 stage2_l2_regularization: float = 20.0, cv_folds: int = 5,
                  random_state: int = 0) -> None:
         self.word_features = word_features
         self.char_features = char_features
@@ -75,12 +76,22 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         self.stage2_max_iter = stage2_max_iter
         self.stage2_learning_rate = stage2_learning_rate
         self.stage2_max_leaf_nodes = stage2_max_leaf_nodes
+        self.stage2_min_samples_leaf = stage2_min_samples_leaf
+        self.stage2_l2_regularization = stage2_l2_regularization
         self.cv_folds = cv_folds
         self.random_state = random_state
 
     # -- training -----------------------------------------------------------
 
-    def fit(self, X: Sequence[LineRef], y: Sequence[str]) -> LineClassifier:
+    def fit(self, X: Sequence[LineRef], y: Sequence[str],
+            groups: Sequence[str] | None = None) -> LineClassifier:
+        """Train on lines X with labels y.
+
+        `groups` (one per line) names the document or site each line comes
+        from; the out-of-fold stage-1 probabilities hold whole groups out, so
+        copies of one document (say, in two layouts) never sit on both sides
+        of a fold. Without it, each page is its own group.
+        """
         y = np.asarray(y)
         unknown = sorted(set(y) - set(LABELS))
         if unknown:
@@ -101,9 +112,12 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
         # Out-of-fold stage-1 probabilities for every line of every page.
         oof = [np.zeros((len(p), len(self.classes_))) for p in pages]
-        n_folds = min(self.cv_folds, len(pages))
+        row_groups = page_of_row if groups is None else np.asarray(groups)
+        if len(row_groups) != len(y):
+            raise ValueError(f"groups has {len(row_groups)} entries for {len(y)} lines")
+        n_folds = min(self.cv_folds, len(set(row_groups.tolist())))
         if n_folds >= 2:
-            for train_idx, _ in GroupKFold(n_splits=n_folds).split(X1, y, page_of_row):
+            for train_idx, _ in GroupKFold(n_splits=n_folds).split(X1, y, row_groups):
                 # A fold missing a label would give probabilities in other
                 # columns; its pages fall back to the final stage-1 model below.
                 if len(set(y[train_idx])) < len(self.classes_):
@@ -121,7 +135,9 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
                         for g, i in zip(page_of_row, rows)])
         stage2 = HistGradientBoostingClassifier(
             max_iter=self.stage2_max_iter, learning_rate=self.stage2_learning_rate,
-            max_leaf_nodes=self.stage2_max_leaf_nodes, early_stopping=False,
+            max_leaf_nodes=self.stage2_max_leaf_nodes,
+            min_samples_leaf=self.stage2_min_samples_leaf,
+            l2_regularization=self.stage2_l2_regularization, early_stopping=False,
             random_state=self.random_state,
         ).fit(X2, y)
         assert list(stage2.classes_) == list(self.classes_) == list(self.stage1_.classes_)

@@ -61,7 +61,8 @@ def fit(documents: Sequence[LabeledPage], seed: int) -> LineClassifier:
     documents = with_both_layouts(documents)
     X = as_samples([d.page for d in documents])
     y = np.array([label for d in documents for label in d.labels])
-    return LineClassifier(random_state=seed).fit(X, y)
+    groups = [d.group for d in documents for _ in d.labels]
+    return LineClassifier(random_state=seed).fit(X, y, groups=groups)
 
 
 def data_summary(files: Sequence[str], documents: Sequence[LabeledPage]) -> dict:

@@ -20,7 +20,7 @@ def tiny_documents():
 def tiny_estimator(tiny_documents):
     X = as_samples([d.page for d in tiny_documents])
     y = np.array([label for d in tiny_documents for label in d.labels])
-    return LineClassifier(stage2_max_iter=20).fit(X, y)
+    return LineClassifier(stage2_max_iter=20, stage2_min_samples_leaf=5).fit(X, y)
 
 
 @pytest.fixture()

@@ -31,7 +31,7 @@ def test_predicts_one_known_label_and_a_distribution_per_line(tiny_estimator, ti
 
 
 def test_is_a_scikit_learn_estimator(tiny_documents):
-    est = LineClassifier(stage2_max_iter=10, cv_folds=3)
+    est = LineClassifier(stage2_max_iter=10, stage2_min_samples_leaf=5, cv_folds=3)
     assert clone(est).get_params() == est.get_params()
     est.set_params(alpha=1e-4)
     assert est.alpha == 1e-4
