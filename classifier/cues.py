@@ -59,3 +59,55 @@ FUNCTION_WORDS: frozenset[str] = frozenset(
     de la le les des et en un une el los las y del que di il che per der die das
     und ist nicht mit von""".split()
 )
+
+
+# -- cues for deriving labels from pages with a gold main text ----------------
+# (used by classifier.weaklabels, not by the model)
+
+# class/id tokens of ancestors that mark each kind of clutter block.
+MARKUP_TOKENS: dict[str, frozenset[str]] = {
+    AD: frozenset("""ad ads adv advert advertisement advertising adslot adunit adsense
+        dfp gpt doubleclick sponsor sponsored sponsorship promo promoted promotion
+        promotional commercial affiliate shopping taboola outbrain zergnet newsletter
+        newsletters subscribe subscription subscriptions signup paywall piano
+        donate donation donations membership upsell marketing banner""".split()),
+    RELATED_LINKS: frozenset("""related recommended recommendations recommendation
+        recirc recirculation more-stories morestories readmore read-more popular
+        trending mostread most-read most-popular also further next-article
+        teaser teasers headlines latest suggested suggestions similar
+        you-may-like ymal jump-links story-list storylist""".split()),
+    DISCLAIMER: frozenset("""copyright legal disclaimer disclosure terms privacy
+        credit credits photo-credit image-credit attribution license licence
+        rights""".split()),
+}
+
+# Text that marks a line as each kind of clutter, matched case-insensitively
+# at the start of the line (ANCHORED) or anywhere in it (ANYWHERE).
+TEXT_PATTERNS: dict[str, tuple[str, ...]] = {
+    DISCLAIMER: (
+        r"©", r"\(c\)\s*\d{4}", r"\bcopyright\b", r"all rights reserved",
+        r"\bterms (of (use|service)|and conditions)\b", r"\bprivacy (policy|notice|statement)\b",
+        r"\baffiliate\b.*\b(link|commission)", r"\bearn (a|an) (small )?commission\b",
+        r"^(photo|photograph|image|picture|credit|source)s?\s*:", r"\bgetty images\b",
+        r"\bshutterstock\b", r"\b(associated press|reuters|agence france|afp|dpa)\b",
+        r"\bviews (expressed )?(are|in this).*\bown\b", r"\bnot (financial|medical|legal) advice\b",
+        r"\boriginally (appeared|published)\b", r"\brepublished\b",
+    ),
+    AD: (
+        r"^advertisement\b", r"^advertising\b", r"^ad$", r"^sponsored\b", r"^promoted\b",
+        r"\b(article|story|content) continues (after|below)\b", r"\bsponsored (content|by)\b",
+        r"\bsign up (for|to) (our|the)\b.*\bnewsletter", r"\bnewsletter\b", r"\bin your inbox\b",
+        r"\bsubscribe (now|today|for)\b", r"\bfree trial\b", r"\bdonate\b",
+        r"\bdownload (the|our) app\b", r"\bget the app\b", r"\bpromo code\b", r"\buse code\b",
+        r"\bshop now\b", r"\bbuy now\b",
+    ),
+    RELATED_LINKS: (
+        r"^related\b", r"^read (more|next|also)\b", r"^see also\b", r"^more (from|on|in|stories|news)\b",
+        r"^you (may|might) (also )?(like|enjoy)\b", r"^recommended\b", r"^(most (read|popular|viewed))\b",
+        r"^trending\b", r"^popular\b", r"^(top|latest) (stories|news|articles)\b",
+        r"^further reading\b", r"^(keep|continue) reading\b", r"^up next\b", r"^editors?'? picks?\b",
+    ),
+}
+
+# Regions whose links are site furniture rather than pointers to articles.
+FURNITURE_REGIONS: frozenset[str] = frozenset({"nav", "header", "footer", "form"})

@@ -1,4 +1,8 @@
-"""Server settings: command-line flags, each with an environment variable."""
+"""Server settings: command-line flags, each with an environment variable.
+
+Kept free of the classifier's imports so that the health probe, which reads
+the port from here, starts in milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import argparse
 import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
-
-from classifier.model import DEFAULT_MODEL_PATH
 
 ENV_PREFIX = "DECLUTTER_"
 DEFAULT_PORT = 50051
@@ -20,7 +22,7 @@ DEFAULT_THREADS = 8
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    model: str = str(DEFAULT_MODEL_PATH)
+    model: str = ""  # empty: the shipped default model
     workers: int = 1
     threads: int = DEFAULT_THREADS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -59,13 +61,13 @@ def parse_settings(argv: Sequence[str] | None = None,
     for name, (kind, text) in _OPTIONS.items():
         env = ENV_PREFIX + name.upper()
         default = getattr(defaults, name)
-        if env in environ:
+        if environ.get(env, "") != "":  # an empty variable counts as unset
             try:
                 default = kind(environ[env])
             except ValueError:
                 parser.error(f"environment variable {env}={environ[env]!r} is not a valid {kind.__name__}")
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
-                            help=f"{text} [env {env}; default {getattr(defaults, name)}]")
+                            help=f"{text} [env {env}; default {getattr(defaults, name) or 'shipped model'}]")
     args = parser.parse_args(argv)
     settings = Settings(**vars(args))
     problems = []

@@ -21,7 +21,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from classifier.model import ModelError, load_model
+from threadpoolctl import threadpool_limits
+
+from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings, parse_settings
@@ -37,6 +39,8 @@ class Server:
 
     def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
         self.settings = settings
+        self.model_path = settings.model or str(DEFAULT_MODEL_PATH)
+        self.reuse_port = reuse_port
         self.models = ModelHolder()
         self.health = health.HealthServicer()
         options = [
@@ -60,16 +64,27 @@ class Server:
             self.health.set(name, status)
 
     def start(self) -> None:
-        """Listen at once (health says NOT_SERVING), load the model, then say SERVING."""
-        self.grpc.start()
-        log.info("listening on %s:%d", self.settings.host, self.port)
+        """Load the model and serve; health says SERVING once the model is loaded.
+
+        One worker listens first (health answers NOT_SERVING while the model
+        loads). Workers sharing a port load first: the kernel spreads new
+        connections over every listener, and one still loading would refuse
+        calls while its siblings serve.
+        """
+        if not self.reuse_port:
+            self._listen()
         started = time.perf_counter()
-        model = load_model(self.settings.model)
+        model = load_model(self.model_path)
         self.models.set(model)
         log.info("serving model version=%s from %s (sha256 %s), loaded in %.2fs",
-                 model.version, self.settings.model, model.sha256,
-                 time.perf_counter() - started)
+                 model.version, self.model_path, model.sha256, time.perf_counter() - started)
+        if self.reuse_port:
+            self._listen()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _listen(self) -> None:
+        self.grpc.start()
+        log.info("listening on %s:%d", self.settings.host, self.port)
 
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, give in-flight ones `grace` seconds, then stop."""
@@ -87,6 +102,9 @@ def _configure_logging(level: str) -> None:
 def run_worker(settings: Settings, reuse_port: bool = False) -> int:
     """Serve in this process until SIGTERM or SIGINT."""
     _configure_logging(settings.log_level)
+    # Requests already run in parallel on threads and workers; OpenMP threads
+    # inside each prediction would only oversubscribe the cores.
+    threadpool_limits(1)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

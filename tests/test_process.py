@@ -134,6 +134,7 @@ def test_settings_are_checked():
     assert parse_settings([], {}).port == 50051
     assert parse_settings(["--port", "7000"], {"DECLUTTER_PORT": "6000"}).port == 7000
     assert parse_settings([], {"DECLUTTER_WORKERS": "3"}).workers == 3
+    assert parse_settings([], {"DECLUTTER_MODEL": ""}).model == ""  # empty: the shipped model
     for argv, env in ((["--workers", "0"], {}), (["--port", "0", "--workers", "2"], {}),
                       ([], {"DECLUTTER_PORT": "eighty"}), (["--port", "70000"], {})):
         with pytest.raises(SystemExit):
