@@ -40,6 +40,10 @@ class LabeledPage:
     group: str
     page: Page
     labels: list[str]  # one per non-blank line of `page`
+    # Whether training may also use the document laid out with and without
+    # blank lines (documents already rendered in several styles say no).
+    relayout: bool = True
+    weight: float = 1.0  # how much each of its lines counts in training
 
 
 def default_corpus_files() -> list[Path]:

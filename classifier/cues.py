@@ -67,25 +67,27 @@ FUNCTION_WORDS: frozenset[str] = frozenset(
 # class/id tokens of ancestors that mark each kind of clutter block.
 MARKUP_TOKENS: dict[str, frozenset[str]] = {
     AD: frozenset("""ad ads adv advert advertisement advertising adslot adunit adsense
-        dfp gpt doubleclick sponsor sponsored sponsorship promo promoted promotion
-        promotional commercial affiliate shopping taboola outbrain zergnet newsletter
-        newsletters subscribe subscription subscriptions signup paywall piano
-        donate donation donations membership upsell marketing banner""".split()),
+        adcontainer ad-container dfp gpt doubleclick sponsor sponsored sponsorship
+        promoted taboola outbrain zergnet newsletter newsletters subscribe
+        paywall donate donation donations upsell""".split()),
     RELATED_LINKS: frozenset("""related recommended recommendations recommendation
-        recirc recirculation more-stories morestories readmore read-more popular
-        trending mostread most-read most-popular also further next-article
-        teaser teasers headlines latest suggested suggestions similar
-        you-may-like ymal jump-links story-list storylist""".split()),
-    DISCLAIMER: frozenset("""copyright legal disclaimer disclosure terms privacy
-        credit credits photo-credit image-credit attribution license licence
-        rights""".split()),
+        recirc recirculation more-stories morestories readmore read-more mostread
+        most-read most-popular further next-article teaser teasers
+        suggested suggestions similar you-may-like ymal""".split()),
+    DISCLAIMER: frozenset("""copyright disclaimer disclosure photo-credit
+        image-credit attribution""".split()),
 }
+
+# class/id tokens and text of cookie and consent banners, which are
+# NAVIGATION however legal they sound.
+CONSENT_TOKENS: frozenset[str] = frozenset("cookie cookies consent gdpr onetrust cmp".split())
+CONSENT_TEXT = r"\bcookies?\b|\bconsent\b"
 
 # Text that marks a line as each kind of clutter, matched case-insensitively
 # at the start of the line (ANCHORED) or anywhere in it (ANYWHERE).
 TEXT_PATTERNS: dict[str, tuple[str, ...]] = {
     DISCLAIMER: (
-        r"©", r"\(c\)\s*\d{4}", r"\bcopyright\b", r"all rights reserved",
+        r"^\s*(©|\(c\)\s*\d{4}|copyright\b)", r"all rights reserved",
         r"\bterms (of (use|service)|and conditions)\b", r"\bprivacy (policy|notice|statement)\b",
         r"\baffiliate\b.*\b(link|commission)", r"\bearn (a|an) (small )?commission\b",
         r"^(photo|photograph|image|picture|credit|source)s?\s*:", r"\bgetty images\b",

@@ -46,11 +46,10 @@ class GoldPage:
 
 
 def datasets_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The datasets folder if it exists, else None."""
-    for candidate in (explicit, os.environ.get(DATASETS_ENV), DEFAULT_DATASETS):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """The datasets folder: the one named (argument, else environment), else
+    the default; None when that folder does not exist."""
+    chosen = explicit or os.environ.get(DATASETS_ENV) or DEFAULT_DATASETS
+    return Path(chosen) if Path(chosen).is_dir() else None
 
 
 def read_pages(path: Path) -> Iterator[GoldPage]:

@@ -4,8 +4,9 @@
 
 Reads the documents (JSON Lines, see classifier/corpus.py and the README;
 default: the project's own corpus in classifier/corpus/train/), holds out a
-share of them (whole sites together) for evaluation, trains, prints
-per-class precision/recall/F1 and the confusion matrix on the held-out part,
+share of them (whole sites together) for evaluation, trains (each
+plain-text document also laid out with and without blank lines between its
+lines), prints per-class precision/recall/F1 and the confusion matrix on the held-out part,
 and writes the model with its metadata and a SHA-256 checksum atomically.
 With --refit-all the written model is retrained on every document after the
 evaluation; the recorded figures are then those of the held-out run.
@@ -27,10 +28,15 @@ from sklearn.model_selection import GroupShuffleSplit
 from classifier import __version__
 from classifier.corpus import CorpusError, LabeledPage, default_corpus_files, read_corpus
 from classifier.evaluate import format_report, line_report, predict_documents
+from classifier.datasets import datasets_dir
 from classifier.lines import relayout
+from classifier.realcorpus import SOURCES as REAL_SOURCES, training_pages
 from classifier.model import LineClassifier, Model, as_samples, library_versions, save_model
 
 DEFAULT_HOLDOUT = 0.2
+# The written corpus is small next to the real pages; without a larger weight
+# its clean examples of each kind of clutter would barely count.
+DEFAULT_CORPUS_WEIGHT = 10.0
 
 
 def split(documents: Sequence[LabeledPage], holdout: float, seed: int):
@@ -48,12 +54,12 @@ def with_both_layouts(documents: Sequence[LabeledPage]) -> list[LabeledPage]:
     lines between its lines, so the model does not lean on one layout."""
     out = list(documents)
     for doc in documents:
-        if doc.page.structure is not None:
+        if not doc.relayout or doc.page.structure is not None:
             continue
         for blank_lines in (False, True):
             variant = relayout(doc.page, blank_lines)
             if variant.gap_before != doc.page.gap_before:
-                out.append(LabeledPage(doc.id, doc.group, variant, doc.labels))
+                out.append(LabeledPage(doc.id, doc.group, variant, doc.labels, weight=doc.weight))
     return out
 
 
@@ -62,7 +68,8 @@ def fit(documents: Sequence[LabeledPage], seed: int) -> LineClassifier:
     X = as_samples([d.page for d in documents])
     y = np.array([label for d in documents for label in d.labels])
     groups = [d.group for d in documents for _ in d.labels]
-    return LineClassifier(random_state=seed).fit(X, y, groups=groups)
+    weights = [d.weight for d in documents for _ in d.labels]
+    return LineClassifier(random_state=seed).fit(X, y, groups=groups, sample_weight=weights)
 
 
 def data_summary(files: Sequence[str], documents: Sequence[LabeledPage]) -> dict:
@@ -81,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", action="append", metavar="FILE",
                         help="labeled documents (JSON Lines); repeat for several files "
                              "(default: classifier/corpus/train/*.jsonl)")
+    parser.add_argument("--datasets", metavar="DIR",
+                        help="also train on the real pages of the training sites in DIR "
+                             "(wcxb-dev.jsonl.gz, readability.jsonl.gz), labels derived from "
+                             "their gold text; evaluation sites are never used")
+    parser.add_argument("--corpus-weight", type=float, default=DEFAULT_CORPUS_WEIGHT,
+                        help="weight of the --data documents' lines next to real pages' "
+                             f"(default {DEFAULT_CORPUS_WEIGHT:g}; matters only with --datasets)")
     parser.add_argument("--out", required=True, help="where to write the model file")
     parser.add_argument("--version", help="model version string (default: a UTC timestamp)")
     parser.add_argument("--holdout", type=float, default=DEFAULT_HOLDOUT,
@@ -99,6 +113,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.datasets:
+        folder = datasets_dir(args.datasets)
+        if folder is None:
+            print(f"error: --datasets {args.datasets} is not a folder", file=sys.stderr)
+            return 2
+        started = time.perf_counter()
+        real = list(training_pages(folder, seed=args.seed))
+        print(f"derived labels for {len(real)} documents from the training sites in {folder} "
+              f"in {time.perf_counter() - started:.1f}s")
+        for doc in documents:
+            doc.weight = args.corpus_weight
+        documents += real
+        files = files + [f"{folder / name} (training sites)" for name in REAL_SOURCES
+                         if (folder / name).is_file()]
     summary = data_summary(files, documents)
     print(f"read {summary['documents']} documents from {len(files)} file(s): "
           f"{summary['lines_per_label']}")
@@ -139,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "libraries": library_versions(),
         "training_data": {
             **summary,
+            "corpus_weight": args.corpus_weight if args.datasets else 1.0,
             "trained_on": "all documents" if args.refit_all or not test_docs
             else f"{len(train_docs)} documents (held-out ones excluded)",
         },

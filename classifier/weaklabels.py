@@ -9,11 +9,15 @@ what the rest is. This module labels every line of a page in three steps:
    words occur in the gold text in order (or it equals a gold block) and a
    line within SHORT_LINE_REACH lines is BODY already: a short line alone,
    like "Home" or a menu's course title, matches the gold text by chance.
-2. For the rest, the first rule that fires, in this order DISCLAIMER, AD,
-   RELATED_LINKS: the line's text matches one of the label's TEXT_PATTERNS
-   (cues.py), or an ancestor's class/id token is one of the label's
-   MARKUP_TOKENS. Text patterns are not applied to short link-dense lines
-   (a footer's "Privacy policy" link is a footer link, NAVIGATION).
+2. For the rest, the first rule that fires: cookie and consent banners
+   (CONSENT_TOKENS, CONSENT_TEXT) are NAVIGATION; then in the order
+   DISCLAIMER, AD, RELATED_LINKS: a class/id token of the nearest ancestors
+   (the last NEAR_TOKENS tokens) is one of the label's MARKUP_TOKENS, or
+   the line's text matches one of the label's TEXT_PATTERNS (cues.py).
+   Short link-dense lines take no label from their text nor from
+   DISCLAIMER containers (a footer's "Privacy policy" link is a footer
+   link, NAVIGATION); a long line with a © inside is a caption, not a
+   credit.
    RELATED_LINKS also spreads down a list: a line of at least
    HEADLINE_MIN_WORDS words outside nav/header/footer/form within
    RELATED_REACH lines below a RELATED_LINKS line (the headlines and
@@ -31,7 +35,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from classifier.cues import FURNITURE_REGIONS, MARKUP_TOKENS, TEXT_PATTERNS
+from classifier.cues import (
+    CONSENT_TEXT, CONSENT_TOKENS, FURNITURE_REGIONS, MARKUP_TOKENS, TEXT_PATTERNS,
+)
 from classifier.labels import AD, BODY, DISCLAIMER, NAVIGATION, RELATED_LINKS
 from classifier.lines import Page
 
@@ -42,6 +48,8 @@ HEADLINE_MIN_WORDS = 4
 RELATED_REACH = 4
 LINK_LINE_DENSITY = 0.8
 LINK_LINE_MAX_WORDS = 6
+NEAR_TOKENS = 12               # class/id tokens of the nearest ancestors that count
+SHORT_CREDIT_WORDS = 12        # a © line longer than this is a caption, not a credit
 RULE_ORDER = (DISCLAIMER, AD, RELATED_LINKS)
 
 _WORD = re.compile(r"\w+")
@@ -82,11 +90,25 @@ class GoldText:
         return bool(words) and f" {' '.join(words)} " in self.joined
 
 
-def _rule_label(text: str, tokens: set[str], use_text: bool) -> str | None:
+_CONSENT = re.compile(CONSENT_TEXT, re.I)
+
+
+def _rule_label(text: str, tokens: set[str], link_line: bool) -> str | None:
+    """The clutter label the line's own text or nearest containers point to.
+
+    A link line (short, mostly link text) takes no label from its text nor
+    from DISCLAIMER containers: the links of a legal footer strip are footer
+    links. Cookie and consent banners are NAVIGATION whatever they say.
+    """
+    if tokens & CONSENT_TOKENS or _CONSENT.search(text):
+        return NAVIGATION
     for label in RULE_ORDER:
-        if tokens & MARKUP_TOKENS[label]:
+        if tokens & MARKUP_TOKENS[label] and not (link_line and label == DISCLAIMER):
             return label
-        if use_text and any(p.search(text) for p in _PATTERNS[label]):
+        if not link_line and any(p.search(text) for p in _PATTERNS[label]):
+            if label == DISCLAIMER and len(text.split()) > SHORT_CREDIT_WORDS \
+                    and "©" in text and not text.lstrip().startswith("©"):
+                continue
             return label
     return None
 
@@ -117,19 +139,21 @@ def derive_labels(page: Page, gold: str) -> list[str]:
     for i in range(n):
         if labels[i] == BODY:
             continue
-        tokens = set(s.tokens[i].split()) if s else set()
+        tokens = set(s.tokens[i].split()[-NEAR_TOKENS:]) if s else set()
         link_line = (s is not None and s.link_density[i] >= LINK_LINE_DENSITY
                      and len(words[i]) < LINK_LINE_MAX_WORDS)
-        label = _rule_label(page.texts[i].strip(), tokens, use_text=not link_line)
+        label = _rule_label(page.texts[i].strip(), tokens, link_line)
         furniture = bool(s.regions[i] & FURNITURE_REGIONS) if s else False
         if label is None and not furniture and i - last_related <= RELATED_REACH:
             if len(words[i]) >= HEADLINE_MIN_WORDS:
                 label = RELATED_LINKS
-            elif i + 1 < n and _rule_label(page.texts[i + 1], set(), True) is None \
+            elif i + 1 < n and _rule_label(page.texts[i + 1], set(), False) is None \
                     and len(words[i + 1]) >= HEADLINE_MIN_WORDS and labels[i + 1] != BODY:
                 label = RELATED_LINKS  # a card's section name above its headline
         if label == RELATED_LINKS:
             last_related = i
+        elif label == NAVIGATION:
+            last_related = -RELATED_REACH - 1  # a menu ends the list above it
         labels[i] = label or NAVIGATION
     return [label or NAVIGATION for label in labels]
 

@@ -53,3 +53,12 @@ def test_existing_model_survives_a_failed_run(tmp_path, tiny_model_file):
     result = run_train("--data", str(tmp_path / "absent.jsonl"), "--out", str(tiny_model_file))
     assert result.returncode == 2 and "no such file" in result.stderr
     assert tiny_model_file.read_bytes() == before
+
+
+def test_evaluate_lines_prints_the_report(tiny_model_file):
+    result = subprocess.run([sys.executable, "-m", "classifier.evaluate", "lines", "--data",
+                             str(TINY_CORPUS), "--model", str(tiny_model_file)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "model tiny-test on 6 documents" in result.stdout
+    assert "macro-F1" in result.stdout and "confusion matrix" in result.stdout
