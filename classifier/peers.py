@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from classifier.bodyscore import SHINGLE_SIZE  # noqa: F401  (same tokenisation for all)
-
 Extractor = Callable[[str], str]
 
 

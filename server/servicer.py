@@ -111,7 +111,7 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
         content, fmt = to_domain(request)
         cleaned = clean(model, content, fmt)
         response = to_response(request, cleaned, model)
-        log.info("cleaned id=%r format=%s bytes=%d lines=%d body_lines=%d ms=%.1f",
+        log.info("cleaned id=%r format=%s size=%d lines=%d body_lines=%d ms=%.1f",
                  request.document.id, fmt.value, len(content), len(cleaned.labels),
                  cleaned.labels.count("BODY"), (time.perf_counter() - started) * 1000)
         return response
