@@ -18,6 +18,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from classifier.errors import DocumentError
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from classifier.pipeline import Cleaned, Format, clean
 
@@ -66,7 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             tqdm.write(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
             failed += 1
             continue
-        text = render(clean(model, data, format_for(path, args.format)), args.lines)
+        try:
+            text = render(clean(model, data, format_for(path, args.format)), args.lines)
+        except DocumentError as exc:
+            tqdm.write(f"error: {path}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         if args.out_dir:
             (args.out_dir / (path.name + ".txt")).write_text(text, encoding="utf-8")
         else:

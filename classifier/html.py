@@ -13,6 +13,7 @@ import re
 
 from lxml import etree, html as lxml_html
 
+from classifier.errors import DocumentError
 from classifier.lines import Page, Structure
 
 # Elements whose text a reader never sees.
@@ -35,6 +36,9 @@ REGION_TAGS = frozenset("nav header footer aside form".split())
 LINE_BREAK_TAGS = frozenset(("br",))
 MAX_TOKENS_PER_ELEMENT = 8
 
+# libxml2 stops parsing at this depth even with huge_tree, dropping the rest.
+MAX_NESTING = 2048
+
 _SPACE = re.compile(r"\s+")
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
@@ -54,9 +58,16 @@ def parse(content: str | bytes) -> etree._Element | None:
     encoding = "utf-8" if isinstance(content, str) else None
     parser = lxml_html.HTMLParser(encoding=encoding, **_PARSER_OPTIONS)
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.ParserError:
         return None
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        # Parsing stopped part-way; cleaning what was read would silently
+        # drop the rest of the page.
+        raise DocumentError(
+            f"the HTML nests elements deeper than {MAX_NESTING} levels, past which the "
+            "parser cannot read it; flatten the page or send its text as PLAIN_TEXT")
+    return root
 
 
 def _is_hidden(element: etree._Element) -> bool:

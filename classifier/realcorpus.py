@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from classifier.corpus import LabeledPage
+from classifier.errors import DocumentError
 from classifier.datasets import READABILITY, WCXB, is_evaluation_site, read_pages
 from classifier.html import html_to_page
 from classifier.textstyles import STYLES, render
@@ -32,7 +33,10 @@ def training_pages(folder: Path, seed: int = 0) -> Iterator[LabeledPage]:
         for gp in read_pages(path):
             if is_evaluation_site(gp.site):
                 continue
-            page = html_to_page(gp.html)
+            try:
+                page = html_to_page(gp.html)
+            except DocumentError:
+                continue  # nested past what the parser reads: no trustworthy lines
             if not len(page):
                 continue
             labels = derive_labels(page, gp.gold)

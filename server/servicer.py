@@ -13,6 +13,7 @@ from typing import Iterator
 
 import grpc
 
+from classifier.errors import DocumentError
 from classifier.labels import LABELS
 from classifier.model import Model
 from classifier.pipeline import Cleaned, Format, clean
@@ -109,7 +110,10 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
         started = time.perf_counter()
         model = self.models.get()
         content, fmt = to_domain(request)
-        cleaned = clean(model, content, fmt)
+        try:
+            cleaned = clean(model, content, fmt)
+        except DocumentError as exc:
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         response = to_response(request, cleaned, model)
         log.info("cleaned id=%r format=%s size=%d lines=%d body_lines=%d ms=%.1f",
                  request.document.id, fmt.value, len(content), len(cleaned.labels),

@@ -55,3 +55,11 @@ def test_deep_nesting_does_not_recurse():
     depth = 1500  # past libxml2's default limit of 256 and Python's recursion limit
     page = html_to_page("<div>" * depth + "deep" + "</div>" * depth)
     assert page.texts == ["deep"]
+
+
+def test_nesting_past_the_parser_limit_is_an_error_not_a_truncated_page():
+    import pytest
+
+    from classifier.errors import DocumentError
+    with pytest.raises(DocumentError, match="deeper than 2048 levels"):
+        html_to_page("<p>start</p>" + "<div>" * 3000 + "deep" + "</div>" * 3000 + "<p>end</p>")

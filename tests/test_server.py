@@ -194,3 +194,13 @@ def test_health_says_not_serving_and_calls_wait_until_the_model_is_loaded():
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         srv.stop(grace=0)
+
+
+def test_html_nested_too_deep_is_invalid_argument_and_the_server_keeps_serving(stub):
+    html = "<div>" * 3000 + "deep" + "</div>" * 3000
+    request = pb.CleanRequest(document=pb.Document(format=pb.Document.HTML, content=html))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Clean(request, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "2048" in err.value.details() and "PLAIN_TEXT" in err.value.details()
+    assert stub.Clean(text_request("Still serving after that."), timeout=10).body
