@@ -13,6 +13,7 @@ import numpy as np
 from classifier.decode import decode
 from classifier.html import html_to_page
 from classifier.labels import BODY
+from classifier.limits import Limits
 from classifier.lines import Page, split_text
 from classifier.model import Model
 
@@ -35,13 +36,20 @@ class Cleaned:
         return "\n".join(t for t, label in zip(self.page.texts, self.labels) if label == BODY)
 
 
-def read_page(content: str | bytes, fmt: Format) -> Page:
-    """Input -> lines. Bytes are decoded by their declared or detected charset."""
+DEFAULT_LIMITS = Limits()
+
+
+def read_page(content: str | bytes, fmt: Format, limits: Limits = DEFAULT_LIMITS) -> Page:
+    """Input -> lines. Bytes are decoded by their declared or detected charset.
+
+    The size is checked before anything else and the line count and lengths
+    before any features are computed (LimitExceeded)."""
+    limits.check_size(content)
     if isinstance(content, bytes):
         content = decode(content)
-    if fmt is Format.HTML:
-        return html_to_page(content)
-    return split_text(content)
+    page = html_to_page(content) if fmt is Format.HTML else split_text(content)
+    limits.check_lines(page.texts)
+    return page
 
 
 def label_page(model: Model, page: Page) -> Cleaned:
@@ -53,5 +61,6 @@ def label_page(model: Model, page: Page) -> Cleaned:
                    confidences=probs[np.arange(len(best)), best] if len(page) else np.zeros(0))
 
 
-def clean(model: Model, content: str | bytes, fmt: Format) -> Cleaned:
-    return label_page(model, read_page(content, fmt))
+def clean(model: Model, content: str | bytes, fmt: Format,
+          limits: Limits = DEFAULT_LIMITS) -> Cleaned:
+    return label_page(model, read_page(content, fmt, limits))

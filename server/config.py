@@ -27,6 +27,8 @@ class Settings:
     threads: int = DEFAULT_THREADS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    max_lines: int = 200_000
+    max_line_chars: int = 1024 * 1024
     log_level: str = "INFO"
 
     @property
@@ -42,7 +44,10 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "model": (str, "model file to serve (default: the shipped model)"),
     "workers": (int, "server processes sharing the port (SO_REUSEPORT)"),
     "threads": (int, "request threads per worker"),
-    "max_message_bytes": (int, "largest request or response message, in bytes"),
+    "max_message_bytes": (int, "largest request or response message, in bytes; also "
+                               "the largest document"),
+    "max_lines": (int, "most non-blank lines (or HTML blocks) in one document"),
+    "max_line_chars": (int, "longest line (or HTML block) in characters"),
     "grace_seconds": (float, "time in-flight calls get to finish on shutdown"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
 }
@@ -81,6 +86,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--threads must be at least 1, got {settings.threads}")
     if settings.max_message_bytes < 1024:
         problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
+    if settings.max_lines < 1 or settings.max_line_chars < 1:
+        problems.append("--max-lines and --max-line-chars must be at least 1")
     if settings.grace_seconds < 0:
         problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

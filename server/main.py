@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from threadpoolctl import threadpool_limits
 
+from classifier.limits import Limits
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
@@ -50,7 +51,9 @@ class Server:
         ]
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
                                 options=options)
-        pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models), self.grpc)
+        limits = Limits(max_document_bytes=settings.max_message_bytes,
+                        max_lines=settings.max_lines, max_line_chars=settings.max_line_chars)
+        pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models, limits), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)

@@ -14,6 +14,7 @@ from typing import Iterator
 import grpc
 
 from classifier.errors import DocumentError
+from classifier.limits import LimitExceeded, Limits
 from classifier.labels import LABELS
 from classifier.model import Model
 from classifier.pipeline import Cleaned, Format, clean
@@ -102,16 +103,26 @@ def model_info(model: Model) -> pb.ModelInfo:
     )
 
 
+# The server flag that sets each limit, for error messages.
+LIMIT_FLAGS = {"max_document_bytes": "--max-message-bytes", "max_lines": "--max-lines",
+               "max_line_chars": "--max-line-chars"}
+
+
 class DeclutterServicer(pb_grpc.DeclutterServicer):
-    def __init__(self, models: ModelHolder) -> None:
+    def __init__(self, models: ModelHolder, limits: Limits | None = None) -> None:
         self.models = models
+        self.limits = limits or Limits()
 
     def _clean(self, request: pb.CleanRequest) -> pb.CleanResponse:
         started = time.perf_counter()
         model = self.models.get()
         content, fmt = to_domain(request)
         try:
-            cleaned = clean(model, content, fmt)
+            cleaned = clean(model, content, fmt, self.limits)
+        except LimitExceeded as exc:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"{exc} (server setting {LIMIT_FLAGS[exc.limit]}); "
+                               "split the document or send less of it") from None
         except DocumentError as exc:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         response = to_response(request, cleaned, model)

@@ -36,3 +36,17 @@ def test_relayout_switches_between_layouts():
     assert spaced.gap_before == [False, True, True]
     assert spaced.numbers == [1, 3, 5]
     assert spaced.texts == page.texts
+
+
+def test_limits_name_the_limit_and_the_value():
+    import pytest
+
+    from classifier.limits import LimitExceeded, Limits
+    limits = Limits(max_document_bytes=100, max_lines=3, max_line_chars=10)
+    with pytest.raises(LimitExceeded, match="101 bytes, over the max_document_bytes limit of 100"):
+        limits.check_size(b"x" * 101)
+    with pytest.raises(LimitExceeded, match="4 non-blank lines, over the max_lines limit of 3"):
+        limits.check_lines(["a", "b", "c", "d"])
+    with pytest.raises(LimitExceeded, match="11 characters in its longest line"):
+        limits.check_lines(["x" * 11])
+    limits.check_lines(["a", "b", "x" * 10])  # at the limits is fine

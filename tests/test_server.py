@@ -32,7 +32,8 @@ BusinessShipyard hires forty apprentices
 
 @pytest.fixture(scope="module")
 def server():
-    settings = Settings(host="127.0.0.1", port=0, max_message_bytes=2 * 1024 * 1024)
+    settings = Settings(host="127.0.0.1", port=0, max_message_bytes=2 * 1024 * 1024,
+                        max_lines=50, max_line_chars=5000)
     srv = Server(settings)
     srv.start()
     yield srv
@@ -204,3 +205,18 @@ def test_html_nested_too_deep_is_invalid_argument_and_the_server_keeps_serving(s
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "2048" in err.value.details() and "PLAIN_TEXT" in err.value.details()
     assert stub.Clean(text_request("Still serving after that."), timeout=10).body
+
+
+@pytest.mark.parametrize("content, limit, flag", [
+    ("\n".join(f"Line {i} of a long dump." for i in range(60)), "max_lines", "--max-lines"),
+    ("word " * 2000, "max_line_chars", "--max-line-chars"),
+])
+def test_documents_over_a_limit_are_resource_exhausted_naming_it(stub, content, limit, flag):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Clean(text_request(content), timeout=10)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert limit in err.value.details() and flag in err.value.details()
+    responses = list(stub.CleanStream(iter([text_request(content, id="big"),
+                                            text_request("A short text.", id="small")]), timeout=10))
+    assert responses[0].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert not responses[1].HasField("error")
