@@ -29,7 +29,7 @@ RUN_WINDOW = 5                         # lines each side averaged into "the run 
 HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 TAG_GROUPS = (HEADING_TAGS, {"p"}, {"li"}, {"td", "th"}, {"figcaption", "caption"},
               {"blockquote", "pre"}, {"div", "section", "article", "main", "body"})
-REGIONS = ("nav", "header", "footer", "aside", "form")
+REGIONS = ("nav", "header", "footer", "aside", "form", "hidden")
 CUE_LABELS = (NAVIGATION, AD, DISCLAIMER, RELATED_LINKS)
 
 _WORD = re.compile(TOKEN_PATTERN)

@@ -1,10 +1,16 @@
 """HTML to lines: one line per block-level element, with its structure.
 
 The page is parsed with lxml's HTML parser (no network, no entity loading),
-invisible parts are dropped, and the text is cut into blocks at block-level
-tags and <br>. Each block keeps what the model needs to know about where it
-sat: its tag, its ancestors' tags and class/id tokens, the regions
-(nav, header, footer, aside, form) around it, its link density and depth.
+scripts, styles and other parts that hold no reader's text are dropped, and
+the text is cut into blocks at block-level tags and <br>. Each block keeps
+what the model needs to know about where it sat: its tag, its ancestors'
+tags and class/id tokens, the regions (nav, header, footer, aside, form)
+around it, whether it is hidden, its link density and depth.
+
+Hidden elements (hidden, aria-hidden, display:none) and <noscript> are kept,
+marked as such: pages often hide their article until a script reveals it,
+and forum software serves its posts to non-script readers in <noscript>.
+The model, not the converter, decides what such text is.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from lxml import etree, html as lxml_html
 from classifier.errors import DocumentError
 from classifier.lines import Page, Structure
 
-# Elements whose text a reader never sees.
+# Elements that hold no text meant for a reader.
 INVISIBLE_TAGS = frozenset(
-    "script style noscript template svg math iframe object embed canvas head "
+    "script style template svg math iframe object embed canvas head "
     "title meta link select datalist".split()
 )
 
@@ -32,6 +38,7 @@ BLOCK_TAGS = frozenset(
 
 # Elements that mark a region of site furniture around their content.
 REGION_TAGS = frozenset("nav header footer aside form".split())
+HIDDEN_REGION = "hidden"   # the region of hidden elements and <noscript>
 
 LINE_BREAK_TAGS = frozenset(("br",))
 MAX_TOKENS_PER_ELEMENT = 8
@@ -71,7 +78,7 @@ def parse(content: str | bytes) -> etree._Element | None:
 
 
 def _is_hidden(element: etree._Element) -> bool:
-    if element.tag in INVISIBLE_TAGS:
+    if element.tag == "noscript":
         return True
     attrib = element.attrib
     if "hidden" in attrib or attrib.get("aria-hidden") == "true":
@@ -141,7 +148,7 @@ def _walk(root: etree._Element, out: _Collector) -> None:
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
-            if skip_depth or _is_hidden(element) or not tag:
+            if skip_depth or not tag or tag.lower() in INVISIBLE_TAGS:
                 skip_depth += 1
                 continue
             tag = tag.lower()
@@ -150,6 +157,8 @@ def _walk(root: etree._Element, out: _Collector) -> None:
             regions = region_stack[-1]
             if tag in REGION_TAGS:
                 regions = regions | {tag}
+            if HIDDEN_REGION not in regions and _is_hidden(element):
+                regions = regions | {HIDDEN_REGION}
             stack.append((tag, _element_tokens(element)))
             region_stack.append(regions)
             if tag == "a":

@@ -28,7 +28,8 @@ class Limits:
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
 
     def check_size(self, content: str | bytes) -> None:
-        # Text is measured in characters: a cheap upper bound without encoding it.
+        # Text is measured in characters, without encoding it; its UTF-8 form can
+        # be up to 4 times larger (over gRPC the message size limit bounds the bytes).
         size = len(content)
         if size > self.max_document_bytes:
             raise LimitExceeded("max_document_bytes", size, self.max_document_bytes,

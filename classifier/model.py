@@ -105,6 +105,9 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("training needs lines of at least two different labels")
         self.featurizer_ = Featurizer(self.word_features, self.char_features,
                                       self.context_features, self.markup_features)
+        # What the features were when trained: a model is only valid with
+        # code that computes the same ones (checked by load_model).
+        self.dense_columns_ = self.featurizer_.dense_columns
         pages, page_of_row = _unique_pages(X)
         features = [self.featurizer_.page(p) for p in pages]
         rows = np.array([r.index for r in X], dtype=np.int64)
@@ -356,6 +359,9 @@ def load_model(path: str | os.PathLike) -> Model:
     estimator = payload.get("estimator")
     if not isinstance(estimator, LineClassifier):
         raise ModelError(f"{path} does not hold a declutter LineClassifier")
+    if getattr(estimator, "dense_columns_", None) != estimator.featurizer_.dense_columns:
+        raise ModelError(f"{path} was trained with other features than this version of "
+                         "declutter computes; retrain it with this version")
     return Model(estimator=estimator, metadata=metadata, sha256=actual)
 
 

@@ -49,8 +49,11 @@ class Server:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=settings.threads),
-                                options=options)
+        # OpenMP's thread count is per thread: limit it in each request
+        # thread, since requests already run in parallel.
+        pool = futures.ThreadPoolExecutor(max_workers=settings.threads,
+                                          initializer=threadpool_limits, initargs=(1,))
+        self.grpc = grpc.server(pool, options=options)
         limits = Limits(max_document_bytes=settings.max_message_bytes,
                         max_lines=settings.max_lines, max_line_chars=settings.max_line_chars)
         pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models, limits), self.grpc)
@@ -105,9 +108,6 @@ def _configure_logging(level: str) -> None:
 def run_worker(settings: Settings, reuse_port: bool = False) -> int:
     """Serve in this process until SIGTERM or SIGINT."""
     _configure_logging(settings.log_level)
-    # Requests already run in parallel on threads and workers; OpenMP threads
-    # inside each prediction would only oversubscribe the cores.
-    threadpool_limits(1)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

@@ -17,20 +17,29 @@ PAGE = """<!doctype html><html><head><title>Site title</title>
 </body></html>"""
 
 
-def test_blocks_in_document_order_without_invisible_parts():
+def test_blocks_in_document_order_without_scripts_styles_or_head():
     page = html_to_page(PAGE)
     assert page.texts == [
         "Home", "World", "Bridge reopens after repairs",
         "The bridge reopened on Monday after three months of work.", "Traffic is light.",
+        "Hidden text", "Also hidden", "Screen-reader-hidden",
         "Cell one", "Cell two", "Café & bar — open", "© 2026 Example",
     ]
-    assert page.numbers == list(range(1, 10))
+    assert page.numbers == list(range(1, 13))
+
+
+def test_hidden_text_is_kept_and_marked():
+    page = html_to_page(PAGE.replace(
+        "</body>", "<noscript><p>Posts for readers without scripts</p></noscript></body>"))
+    hidden = [t for t, r in zip(page.texts, page.structure.regions) if "hidden" in r]
+    assert hidden == ["Hidden text", "Also hidden", "Screen-reader-hidden",
+                      "Posts for readers without scripts"]
 
 
 def test_structure_records_tags_regions_tokens_and_links():
     page = html_to_page(PAGE)
     s = page.structure
-    assert s.tags[0] == "li" and s.tags[2] == "h1" and s.tags[5] == "td"
+    assert s.tags[0] == "li" and s.tags[2] == "h1" and s.tags[8] == "td"
     assert "nav" in s.regions[0] and not s.regions[2]
     assert "footer" in s.regions[-1]
     assert "site" in s.tokens[0].split() and "top" in s.tokens[0].split()

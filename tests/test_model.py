@@ -122,3 +122,11 @@ def test_failed_write_leaves_the_old_model_intact(tiny_model_file, monkeypatch):
 def test_metadata_records_library_versions():
     versions = library_versions()
     assert {"python", "scikit-learn", "numpy", "joblib"} <= set(versions)
+
+
+def test_a_model_trained_on_other_features_is_refused(tiny_model_file):
+    payload = joblib.load(tiny_model_file)
+    payload["estimator"].dense_columns_ = payload["estimator"].dense_columns_[:-1]
+    _rewrite(tiny_model_file, payload)
+    with pytest.raises(ModelError, match="other features"):
+        load_model(tiny_model_file)
