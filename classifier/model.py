@@ -179,9 +179,11 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
     def _stage2_input(self, features: PageFeatures, probs: np.ndarray) -> np.ndarray:
         n = len(probs)
         cols = [features.dense, probs]
-        padded = np.vstack([np.zeros((3, probs.shape[1])), probs, np.zeros((3, probs.shape[1]))])
+        pad = max(abs(o) for o in PROBABILITY_OFFSETS)
+        zeros = np.zeros((pad, probs.shape[1]))
+        padded = np.vstack([zeros, probs, zeros])
         for offset in PROBABILITY_OFFSETS:
-            cols.append(padded[3 + offset: 3 + offset + n])
+            cols.append(padded[pad + offset: pad + offset + n])
         cumulative = np.vstack([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
         lo = np.clip(np.arange(n) - PROBABILITY_RUN, 0, n)
         hi = np.clip(np.arange(n) + PROBABILITY_RUN + 1, 0, n)
