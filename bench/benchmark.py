@@ -32,7 +32,6 @@ import json
 import math
 import os
 import platform
-import queue
 import random
 import re
 import signal
@@ -58,6 +57,7 @@ from classifier.datasets import WCXB, datasets_dir, read_pages  # noqa: E402
 from classifier.html import html_to_page  # noqa: E402
 from classifier.model import DEFAULT_MODEL_PATH, load_model  # noqa: E402
 from classifier.pipeline import Format, clean  # noqa: E402
+from server.logwatch import LogWatch  # noqa: E402
 
 DEFAULT_JSON = "bench-results/benchmark.json"
 CONCURRENCY_LEVELS = (1, 8, 32)
@@ -439,29 +439,15 @@ class ServerProcess:
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, errors="replace",
             start_new_session=True)  # its own process group, so workers can be killed with it
-        self.log: list[str] = []
-        self.lines: "queue.Queue[str]" = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.log.append(line)
-            self.lines.put(line)
+        self.watch = LogWatch(self.proc.stderr)
+        self.log = self.watch.log
 
     def wait_for(self, pattern: str, timeout: float = SERVER_START_TIMEOUT) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise RuntimeError(f"server ({' '.join(self.args)}) logged no {pattern!r}:\n"
-                           + "".join(self.log[-20:]))
+        try:
+            return self.watch.wait_for(pattern, timeout, alive=lambda: self.proc.poll() is None)
+        except TimeoutError:
+            raise RuntimeError(f"server ({' '.join(self.args)}) logged no {pattern!r}:\n"
+                               + "".join(self.log[-20:])) from None
 
     def wait_serving(self, address: str, timeout: float = SERVER_START_TIMEOUT) -> float:
         """Poll health until SERVING; seconds since the process was started."""

@@ -1,7 +1,7 @@
 """Server settings: command-line flags, each with an environment variable.
 
-Kept free of the classifier's imports so that the health probe, which reads
-the port from here, starts in milliseconds.
+Kept free of the model's imports (scikit-learn and co.) so that the health
+probe, which reads the port from here, starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from classifier.limits import DEFAULT_MAX_DOCUMENT_BYTES, DEFAULT_MAX_LINE_CHARS, DEFAULT_MAX_LINES
+
 ENV_PREFIX = "DECLUTTER_"
 DEFAULT_PORT = 50051
-DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+# A document arrives in one message, so the message limit is the document limit.
+DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_MAX_DOCUMENT_BYTES
 DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_THREADS = 8
 
@@ -27,8 +30,8 @@ class Settings:
     threads: int = DEFAULT_THREADS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grace_seconds: float = DEFAULT_GRACE_SECONDS
-    max_lines: int = 200_000
-    max_line_chars: int = 1024 * 1024
+    max_lines: int = DEFAULT_MAX_LINES
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
     log_level: str = "INFO"
 
     @property

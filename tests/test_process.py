@@ -1,12 +1,9 @@
 """declutter-server as a process: start-up, configuration, workers, SIGTERM."""
 
 import os
-import queue
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import grpc
@@ -16,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import parse_settings
+from server.logwatch import LogWatch
 
 from conftest import free_port
 
@@ -25,28 +23,14 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", *args], stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})})
-        self.lines: "queue.Queue[str]" = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.log.append(line)
-            self.lines.put(line)
+        self.watch = LogWatch(self.proc.stderr)
+        self.log = self.watch.log
 
     def wait_for(self, pattern, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"no {pattern!r} in server log:\n{''.join(self.log)}")
+        try:
+            return self.watch.wait_for(pattern, timeout, alive=lambda: self.proc.poll() is None)
+        except TimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def stop(self):
         if self.proc.poll() is None:
