@@ -19,6 +19,11 @@ DEFAULT_PORT = 50051
 DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_MAX_DOCUMENT_BYTES
 DEFAULT_GRACE_SECONDS = 10.0
 DEFAULT_THREADS = 8
+LOG_FORMATS = ("text", "json")
+# 0: no metrics endpoint. Off by default so that several servers on one host
+# (and the test suite's) never fight over a second fixed port; the Docker
+# image turns it on at 9464, the port commonly used for Prometheus exporters.
+DEFAULT_METRICS_PORT = 0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class Settings:
     max_lines: int = DEFAULT_MAX_LINES
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_port: int = DEFAULT_METRICS_PORT
+    tls_cert: str = ""  # empty: plaintext
+    tls_key: str = ""
+    tls_client_ca: str = ""  # empty: clients need no certificate
 
     @property
     def address(self) -> str:
@@ -53,7 +63,18 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "max_line_chars": (int, "longest line (or HTML block) in characters"),
     "grace_seconds": (float, "time in-flight calls get to finish on shutdown"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+    "log_format": (str, "text (for people) or json (one object per line, for log shippers)"),
+    "metrics_port": (int, "port of the Prometheus /metrics endpoint (plain HTTP, on --host); 0: off"),
+    "tls_cert": (str, "PEM certificate chain: serve TLS instead of plaintext (needs --tls-key)"),
+    "tls_key": (str, "PEM private key of --tls-cert"),
+    "tls_client_ca": (str, "PEM CA certificate(s): clients must present a certificate "
+                           "signed by one (mutual TLS; needs --tls-cert)"),
 }
+
+
+# How defaults that are empty or 0 read in --help.
+_DEFAULT_TEXT = {"model": "the shipped model", "metrics_port": "0 (off)", "tls_cert": "none",
+                 "tls_key": "none", "tls_client_ca": "none"}
 
 
 def parse_settings(argv: Sequence[str] | None = None,
@@ -75,7 +96,7 @@ def parse_settings(argv: Sequence[str] | None = None,
             except ValueError:
                 parser.error(f"environment variable {env}={environ[env]!r} is not a valid {kind.__name__}")
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
-                            help=f"{text} [env {env}; default {getattr(defaults, name) or 'shipped model'}]")
+                            help=f"{text} [env {env}; default {_DEFAULT_TEXT.get(name, getattr(defaults, name))}]")
     args = parser.parse_args(argv)
     settings = Settings(**vars(args))
     problems = []
@@ -95,6 +116,12 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level}")
+    if settings.log_format not in LOG_FORMATS:
+        problems.append(f"--log-format must be text or json, got {settings.log_format}")
+    if not 0 <= settings.metrics_port <= 65535:
+        problems.append(f"--metrics-port must be 0-65535, got {settings.metrics_port}")
+    elif settings.metrics_port and settings.metrics_port == settings.port:
+        problems.append("--metrics-port must differ from --port")
     if problems:
         parser.error("; ".join(problems))
     return settings

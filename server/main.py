@@ -29,6 +29,8 @@ from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings, parse_settings
 from server.servicer import DeclutterServicer, ModelHolder
+from server.telemetry import MultiprocessMetrics, Telemetry, configure_logging
+from server.tls import TLSError, load_tls_files, server_credentials
 
 log = logging.getLogger("declutter.server")
 
@@ -38,11 +40,17 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Declutter"].full_name
 class Server:
     """A running gRPC server with its health service and model."""
 
-    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
+    def __init__(self, settings: Settings, reuse_port: bool = False,
+                 serve_metrics: bool = True) -> None:
+        """`serve_metrics`: serve settings.metrics_port from this process (with
+        --workers the parent serves it for all workers)."""
         self.settings = settings
         self.model_path = settings.model or str(DEFAULT_MODEL_PATH)
         self.reuse_port = reuse_port
-        self.models = ModelHolder()
+        self.serve_metrics = serve_metrics and settings.metrics_port > 0
+        tls = load_tls_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        self.telemetry = Telemetry()
+        self.models = ModelHolder(on_set=self.telemetry.model_loaded)
         self.health = health.HealthServicer()
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -53,7 +61,7 @@ class Server:
         # thread, since requests already run in parallel.
         pool = futures.ThreadPoolExecutor(max_workers=settings.threads,
                                           initializer=threadpool_limits, initargs=(1,))
-        self.grpc = grpc.server(pool, options=options)
+        self.grpc = grpc.server(pool, options=options, interceptors=[self.telemetry])
         limits = Limits(max_document_bytes=settings.max_message_bytes,
                         max_lines=settings.max_lines, max_line_chars=settings.max_line_chars)
         pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models, limits), self.grpc)
@@ -61,7 +69,10 @@ class Server:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = self.grpc.add_insecure_port(settings.address)
+        if tls:
+            self.port = self.grpc.add_secure_port(settings.address, server_credentials(tls))
+        else:
+            self.port = self.grpc.add_insecure_port(settings.address)
         if not self.port:
             raise OSError(f"cannot listen on {settings.address}")
 
@@ -77,6 +88,10 @@ class Server:
         connections over every listener, and one still loading would refuse
         calls while its siblings serve.
         """
+        if self.serve_metrics:
+            self.telemetry.serve_metrics(self.settings.host, self.settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.settings.host,
+                     self.settings.metrics_port)
         if not self.reuse_port:
             self._listen()
         started = time.perf_counter()
@@ -90,31 +105,31 @@ class Server:
 
     def _listen(self) -> None:
         self.grpc.start()
-        log.info("listening on %s:%d", self.settings.host, self.port)
+        log.info("listening on %s:%d (%s)", self.settings.host, self.port, self._transport())
+
+    def _transport(self) -> str:
+        if self.settings.tls_client_ca:
+            return "mutual TLS"
+        return "TLS" if self.settings.tls_cert else "plaintext"
 
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, give in-flight ones `grace` seconds, then stop."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         grace = self.settings.grace_seconds if grace is None else grace
         self.grpc.stop(grace).wait()
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s")
+        self.telemetry.close()
 
 
 def run_worker(settings: Settings, reuse_port: bool = False) -> int:
     """Serve in this process until SIGTERM or SIGINT."""
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     try:
-        server = Server(settings, reuse_port=reuse_port)
+        server = Server(settings, reuse_port=reuse_port, serve_metrics=not reuse_port)
         server.start()
-    except (ModelError, OSError) as exc:
+    except (ModelError, OSError, TLSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     stopping.wait()
@@ -126,7 +141,29 @@ def run_worker(settings: Settings, reuse_port: bool = False) -> int:
 
 def run_workers(settings: Settings) -> int:
     """Start settings.workers processes on one port and wait for them."""
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    try:  # once here rather than once per worker
+        load_tls_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    except TLSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    metrics = MultiprocessMetrics() if settings.metrics_port else None
+    try:
+        return _run_workers(settings, metrics)
+    finally:
+        if metrics:
+            metrics.close()
+
+
+def _run_workers(settings: Settings, metrics: MultiprocessMetrics | None) -> int:
+    if metrics:
+        try:
+            metrics.serve(settings.host, settings.metrics_port)
+        except OSError as exc:
+            log.error("cannot start: metrics port %d: %s", settings.metrics_port, exc)
+            return 1
+        log.info("metrics of all workers on http://%s:%d/metrics", settings.host,
+                 settings.metrics_port)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker_entry, args=(settings,), name=f"worker-{i}")
                for i in range(settings.workers)]
@@ -150,6 +187,8 @@ def run_workers(settings: Settings) -> int:
         forward(signal.SIGTERM, None)
     for worker in workers:
         worker.join()
+        if metrics:
+            metrics.worker_exited(worker.pid)
     return max((w.exitcode or 0) for w in workers)
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import grpc
 
@@ -20,6 +19,7 @@ from classifier.model import Model
 from classifier.pipeline import Cleaned, Format, clean
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
+from server.telemetry import report_document
 
 log = logging.getLogger("declutter.server")
 
@@ -37,15 +37,21 @@ class RequestError(Exception):
 
 
 class ModelHolder:
-    """The model being served; empty until one is loaded."""
+    """The model being served; empty until one is loaded.
 
-    def __init__(self) -> None:
+    `on_set` hears of every model set, so metrics always name the live one.
+    """
+
+    def __init__(self, on_set: Callable[[Model], None] | None = None) -> None:
         self._model: Model | None = None
         self._lock = threading.Lock()
+        self._on_set = on_set
 
     def set(self, model: Model) -> None:
         with self._lock:
             self._model = model
+            if self._on_set:
+                self._on_set(model)
 
     def get(self) -> Model:
         model = self._model
@@ -114,7 +120,6 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
         self.limits = limits or Limits()
 
     def _clean(self, request: pb.CleanRequest) -> pb.CleanResponse:
-        started = time.perf_counter()
         model = self.models.get()
         content, fmt = to_domain(request)
         try:
@@ -126,9 +131,8 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
         except DocumentError as exc:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         response = to_response(request, cleaned, model)
-        log.info("cleaned id=%r format=%s size=%d lines=%d body_lines=%d ms=%.1f",
-                 request.document.id, fmt.value, len(content), len(cleaned.labels),
-                 cleaned.labels.count("BODY"), (time.perf_counter() - started) * 1000)
+        report_document(lines=len(cleaned.labels), body_lines=cleaned.labels.count("BODY"),
+                        model_version=model.version)
         return response
 
     def Clean(self, request, context):
