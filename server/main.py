@@ -162,8 +162,9 @@ def _run_workers(settings: Settings, metrics: MultiprocessMetrics | None) -> int
         except OSError as exc:
             log.error("cannot start: metrics port %d: %s", settings.metrics_port, exc)
             return 1
-        log.info("metrics of all workers on http://%s:%d/metrics", settings.host,
-                 settings.metrics_port)
+        log.info("metrics of all workers on http://%s:%d/metrics (worker files in %s)",
+                 settings.host, settings.metrics_port, metrics.directory,
+                 extra={"metrics_dir": metrics.directory})
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker_entry, args=(settings,), name=f"worker-{i}")
                for i in range(settings.workers)]
