@@ -62,6 +62,8 @@ COPY --from=build /opt/venv /opt/venv
 # (model.joblib + model.joblib.sha256) at /models and set
 # DECLUTTER_MODEL=/models/model.joblib.
 # The grace period stays below `docker stop`'s default 10 s timeout.
+# Metrics (Prometheus, plain HTTP) on 9464 and one JSON object per log line,
+# as container platforms collect them.
 # OMP_NUM_THREADS=1: requests run in parallel on gRPC threads (and
 # --workers processes); letting every prediction also spread over all cores
 # with OpenMP oversubscribes the CPU and makes latency erratic.
@@ -71,14 +73,18 @@ ENV PATH=/opt/venv/bin:$PATH \
     OMP_NUM_THREADS=1 \
     DECLUTTER_HOST=0.0.0.0 \
     DECLUTTER_PORT=50051 \
-    DECLUTTER_GRACE_SECONDS=8
+    DECLUTTER_GRACE_SECONDS=8 \
+    DECLUTTER_METRICS_PORT=9464 \
+    DECLUTTER_LOG_FORMAT=json
 
 USER 10001:10001
 WORKDIR /home/declutter
-EXPOSE 50051
+EXPOSE 50051 9464
 
 # Asks the standard grpc.health.v1.Health service (service "") on
-# 127.0.0.1:$DECLUTTER_PORT; exits 0 only when SERVING.
+# 127.0.0.1:$DECLUTTER_PORT; exits 0 only when SERVING. With TLS set through
+# DECLUTTER_TLS_* variables it speaks TLS too (mutual TLS: give it a client
+# certificate with DECLUTTER_HEALTHCHECK_CERT and DECLUTTER_HEALTHCHECK_KEY).
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python3", "-m", "server.healthcheck"]
 

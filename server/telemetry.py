@@ -315,9 +315,9 @@ class Telemetry(grpc.ServerInterceptor):
             call = self._begin(method, context)
             if method == CLEAN_STREAM:
                 request_or_iterator = self._tap(call, request_or_iterator)
-            responses = iter(behaviour(request_or_iterator, context))
             code = None
             try:
+                responses = iter(behaviour(request_or_iterator, context))
                 while True:
                     token = _current.set(call)
                     try:

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from types import SimpleNamespace
 
@@ -192,6 +194,26 @@ def test_metrics_count_requests_errors_documents_lines_and_bytes(stub, server):
     assert delta("declutter_document_duration_seconds_count") == 7
     model = server.models.get()
     assert value(after, "declutter_model_info", version=model.version, sha256=model.sha256) == 1
+
+
+def test_a_stream_the_client_cancels_is_counted_as_cancelled(stub, server):
+    registry = server.telemetry.metrics.registry
+    labels = {"method": CLEAN_STREAM, "code": "CANCELLED"}
+    before = registry.get_sample_value("declutter_requests_total", labels) or 0
+    release = threading.Event()
+
+    def requests():
+        yield request(doc_id="c0")
+        release.wait(TIMEOUT)  # the client sends nothing more until it cancels
+
+    call = stub.CleanStream(requests(), timeout=TIMEOUT)
+    assert next(call).id == "c0"
+    call.cancel()
+    release.set()
+    deadline = time.monotonic() + TIMEOUT
+    while (registry.get_sample_value("declutter_requests_total", labels) or 0) == before:
+        assert time.monotonic() < deadline, "the cancelled stream was never counted"
+        time.sleep(0.05)
 
 
 def test_the_model_metric_follows_every_model_set():

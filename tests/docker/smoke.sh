@@ -335,6 +335,9 @@ wait_healthy() { # wait_healthy CONTAINER TIMEOUT
     return 1
 }
 
+METRICS_PROBE='import os, urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % os.environ["DECLUTTER_METRICS_PORT"], timeout=5).read().decode())'
+METRICS_CLEAN_OK='^declutter_requests_total{code="OK",method="declutter.v1.Declutter/Clean"} [1-9]'
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 run_case() { # run_case NAME CLIENT_VERSION_ARG -- DOCKER_RUN_ARGS...
@@ -344,7 +347,8 @@ run_case() { # run_case NAME CLIENT_VERSION_ARG -- DOCKER_RUN_ARGS...
     if [ "$NET_MODE" = host ]; then
         local port
         port=$(free_port)
-        net=(--network host -e DECLUTTER_HOST=127.0.0.1 -e "DECLUTTER_PORT=$port")
+        net=(--network host -e DECLUTTER_HOST=127.0.0.1 -e "DECLUTTER_PORT=$port"
+             -e "DECLUTTER_METRICS_PORT=$(free_port)")
     else
         net=(-p 127.0.0.1::50051)
     fi
@@ -367,6 +371,12 @@ run_case() { # run_case NAME CLIENT_VERSION_ARG -- DOCKER_RUN_ARGS...
         pass "[$name] gRPC client checks through $addr"
     else
         fail "[$name] gRPC client checks through $addr"
+    fi
+    # The client's Clean calls are counted (summed over workers with --workers).
+    if docker exec "$c" python3 -c "$METRICS_PROBE" | grep -q "$METRICS_CLEAN_OK"; then
+        pass "[$name] /metrics counts the Clean calls"
+    else
+        fail "[$name] /metrics on \$DECLUTTER_METRICS_PORT has no $METRICS_CLEAN_OK"
     fi
 
     t0=$SECONDS
