@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
-from server.config import Settings
+from server.config import Settings, parse_settings
 from server.logwatch import LogWatch
 from server.main import Server
 from server.servicer import ModelHolder
@@ -264,3 +264,14 @@ def test_metrics_of_two_workers_are_summed_by_the_parent(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_log_and_metrics_settings_are_checked():
+    assert parse_settings([], {}).log_format == "text"
+    assert parse_settings([], {}).metrics_port == 0
+    assert parse_settings([], {"DECLUTTER_METRICS_PORT": "9464"}).metrics_port == 9464
+    assert parse_settings(["--log-format", "json"], {}).log_format == "json"
+    for argv in (["--log-format", "xml"], ["--metrics-port", "50051"],
+                 ["--metrics-port", "70000"]):
+        with pytest.raises(SystemExit):
+            parse_settings(argv, {})
