@@ -29,6 +29,7 @@ from conftest import free_port
 
 SECRET = "The treasurer hid the ledger under the lighthouse stairs"
 ARTICLE = f"Home / News\n{SECRET}.\nShe told nobody until the audit in March.\nAdvertisement"
+HTML_DOC = "<p>A paragraph of the story from the café.</p>"  # not ASCII: bytes > characters
 TIMEOUT = 10
 SCRAPE_TIMEOUT = 5
 
@@ -142,7 +143,7 @@ def test_a_refused_call_is_logged_with_its_status_and_a_generated_request_id(stu
 
 def test_clean_stream_logs_one_record_per_document_and_one_for_the_stream(stub, logs):
     requests = [request(doc_id="s0"), request(fmt=pb.Document.FORMAT_UNSPECIFIED, doc_id="s1"),
-                request("<p>A paragraph of the story.</p>", pb.Document.HTML, "s2")]
+                request(HTML_DOC, pb.Document.HTML, "s2")]
     call = stub.CleanStream(iter(requests), metadata=[("x-request-id", "stream-7")],
                             timeout=TIMEOUT)
     responses = list(call)
@@ -155,6 +156,7 @@ def test_clean_stream_logs_one_record_per_document_and_one_for_the_stream(stub, 
     assert [r["format"] for r in documents] == ["PLAIN_TEXT", "FORMAT_UNSPECIFIED", "HTML"]
     assert documents[0]["lines"] == len(responses[0].lines)
     assert documents[2]["lines"] == len(responses[2].lines) == 1
+    assert documents[2]["document_bytes"] == len(HTML_DOC.encode()) > len(HTML_DOC)
     assert all(r["request_id"] == "stream-7" and r["method"] == CLEAN_STREAM for r in records)
     assert end["documents"] == 3 and end["outcome"] == "OK" and "document_id" not in end
     assert SECRET not in logs.json.getvalue() and "paragraph" not in logs.json.getvalue()
