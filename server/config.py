@@ -33,6 +33,7 @@ class Settings:
     max_lines: int = DEFAULT_MAX_LINES
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
     log_level: str = "INFO"
+    watch_model_seconds: float = 0.0  # 0: reload on SIGHUP only
 
     @property
     def address(self) -> str:
@@ -53,6 +54,8 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "max_line_chars": (int, "longest line (or HTML block) in characters"),
     "grace_seconds": (float, "time in-flight calls get to finish on shutdown"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+    "watch_model_seconds": (float, "look for a changed model file this often and reload "
+                                   "it; 0 turns watching off (SIGHUP always reloads)"),
 }
 
 
@@ -75,7 +78,8 @@ def parse_settings(argv: Sequence[str] | None = None,
             except ValueError:
                 parser.error(f"environment variable {env}={environ[env]!r} is not a valid {kind.__name__}")
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
-                            help=f"{text} [env {env}; default {getattr(defaults, name) or 'shipped model'}]")
+                            help=f"{text} [env {env}; default "
+                                 f"{'shipped model' if name == 'model' else getattr(defaults, name)}]")
     args = parser.parse_args(argv)
     settings = Settings(**vars(args))
     problems = []
@@ -93,6 +97,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append("--max-lines and --max-line-chars must be at least 1")
     if settings.grace_seconds < 0:
         problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
+    if settings.watch_model_seconds < 0:
+        problems.append(f"--watch-model-seconds must not be negative, got {settings.watch_model_seconds}")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level}")
     if problems:
