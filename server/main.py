@@ -36,6 +36,7 @@ from server.servicer import DeclutterServicer, ModelHolder
 log = logging.getLogger("declutter.server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Declutter"].full_name
+ORPHAN_CHECK_SECONDS = 1.0  # how often a worker checks that its parent is alive
 
 
 class Server:
@@ -137,10 +138,13 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s")
 
 
-def run_worker(settings: Settings, reuse_port: bool = False) -> int:
-    """Serve in this process until SIGTERM or SIGINT."""
+def run_worker(settings: Settings, reuse_port: bool = False, parent: int | None = None) -> int:
+    """Serve in this process until SIGTERM or SIGINT (or, for a worker,
+    until its `parent` process is gone)."""
     _configure_logging(settings.log_level)
     stopping = threading.Event()
+    if parent is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(parent, stopping), daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     # Until the model is loaded a reload has nothing to add; SIGHUP's default
@@ -164,7 +168,8 @@ def run_workers(settings: Settings) -> int:
     """Start settings.workers processes on one port and wait for them."""
     _configure_logging(settings.log_level)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_entry, args=(settings,), name=f"worker-{i}")
+    workers = [context.Process(target=_worker_entry, args=(settings, os.getpid()),
+                               name=f"worker-{i}")
                for i in range(settings.workers)]
     stopping = threading.Event()
 
@@ -198,8 +203,17 @@ def run_workers(settings: Settings) -> int:
     return max((w.exitcode or 0) for w in workers)
 
 
-def _worker_entry(settings: Settings) -> None:
-    sys.exit(run_worker(settings, reuse_port=True))
+def _stop_when_orphaned(parent: int, stopping: threading.Event) -> None:
+    """A worker whose parent was killed (SIGKILL passes nothing on) would
+    serve on unmanaged and keep the port; it stops gracefully instead."""
+    while not stopping.wait(ORPHAN_CHECK_SECONDS):
+        if os.getppid() != parent:
+            log.error("parent process %d is gone; stopping", parent)
+            stopping.set()
+
+
+def _worker_entry(settings: Settings, parent: int) -> None:
+    sys.exit(run_worker(settings, reuse_port=True, parent=parent))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
