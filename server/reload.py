@@ -66,6 +66,7 @@ class Reloader:
 
     def _run(self) -> None:
         next_look = time.monotonic() + self._watch_seconds
+        settling = None
         while not self._stopping.wait(REQUEST_POLL_SECONDS):
             if self._wanted:
                 self._wanted = False
@@ -74,8 +75,13 @@ class Reloader:
             elif self._watch_seconds > 0 and time.monotonic() >= next_look:
                 next_look = time.monotonic() + self._watch_seconds
                 state = model_files_state(self._path)
-                # A half-replaced model is refused by the reload; the rename
-                # of its checksum file is a change of its own and retries.
-                if state != self._seen:
+                if state == self._seen:
+                    settling = None
+                elif state == settling:
+                    # Unchanged for one interval: the copy or the pair of
+                    # renames is done. Should it still be bad, the reload
+                    # refuses it, and the next change is tried again.
                     self._seen = state
                     self._reload()
+                else:
+                    settling = state

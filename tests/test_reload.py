@@ -1,6 +1,7 @@
 """Model reload while serving, and work stopped for callers that are gone."""
 
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -179,6 +180,48 @@ def test_watching_reloads_a_replaced_model(models_dir):
         while server.models.get().sha256 != sha and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.models.get().version == "tiny-2"
+    finally:
+        server.stop(grace=1)
+
+
+def wait_for_version(server, version, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while server.models.get().version != version and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server.models.get().version
+
+
+def test_watching_waits_for_a_model_and_its_checksum_to_settle(models_dir, caplog):
+    live = models_dir / "live.joblib"
+    server = start_server(live, watch_model_seconds=0.3)
+    try:
+        with caplog.at_level(logging.INFO, logger="declutter.server"):
+            # The two renames of a new model, a moment apart: one reload.
+            shutil.copyfile(models_dir / "v2.joblib", models_dir / ".next")
+            shutil.copyfile(checksum_path(models_dir / "v2.joblib"), models_dir / ".next.sum")
+            os.replace(models_dir / ".next", live)
+            time.sleep(0.02)
+            os.replace(models_dir / ".next.sum", checksum_path(live))
+            assert wait_for_version(server, "tiny-2") == "tiny-2"
+        assert "reload rejected" not in caplog.text
+        assert caplog.text.count("reloaded model version=tiny-2") == 1
+    finally:
+        server.stop(grace=1)
+
+
+def test_watching_retries_a_half_copied_model_once_it_is_complete(models_dir, caplog):
+    live = models_dir / "live.joblib"
+    server = start_server(live, watch_model_seconds=0.1)
+    try:
+        with caplog.at_level(logging.INFO, logger="declutter.server"):
+            install_truncated(models_dir / "v2.joblib", live)
+            deadline = time.monotonic() + 10
+            while "reload rejected" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "reload rejected" in caplog.text
+            assert server.models.get().version == "tiny-1"
+            install(models_dir / "v2.joblib", live)
+            assert wait_for_version(server, "tiny-2") == "tiny-2"
     finally:
         server.stop(grace=1)
 
