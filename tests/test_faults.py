@@ -114,12 +114,10 @@ def checksum_temp_written(folder: Path) -> bool:
 # When to kill: a fixed time after start (reading, training), or at a stage
 # of the save seen in the folder, after an extra delay.
 KILL_POINTS = [
-    ("0.5s after start", None, 0.5),
-    ("1.2s after start", None, 1.2),
+    ("0.8s after start", None, 0.8),
     ("temp files created", lambda d: bool(temp_files(d)), 0.0),
     ("model being written", model_temp_written, 0.0),
-    ("model written + 2ms", model_temp_written, 0.002),
-    ("model written + 10ms", model_temp_written, 0.010),
+    ("model written + 5ms", model_temp_written, 0.005),
     ("checksum being written", checksum_temp_written, 0.0),
     ("checksum written + 1ms", checksum_temp_written, 0.001),
 ]
