@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -62,5 +63,13 @@ def label_page(model: Model, page: Page) -> Cleaned:
 
 
 def clean(model: Model, content: str | bytes, fmt: Format,
-          limits: Limits = DEFAULT_LIMITS) -> Cleaned:
-    return label_page(model, read_page(content, fmt, limits))
+          limits: Limits = DEFAULT_LIMITS,
+          checkpoint: Callable[[], None] | None = None) -> Cleaned:
+    """`checkpoint`, if given, is called between the stages; it raises to
+    stop work nobody is waiting for any more (say, a caller's passed deadline)."""
+    check = checkpoint or (lambda: None)
+    page = read_page(content, fmt, limits)
+    check()
+    cleaned = label_page(model, page)
+    check()
+    return cleaned

@@ -43,6 +43,7 @@ class Settings:
     tls_cert: str = ""  # empty: plaintext
     tls_key: str = ""
     tls_client_ca: str = ""  # empty: clients need no certificate
+    watch_model_seconds: float = 0.0  # 0: reload on SIGHUP only
 
     @property
     def address(self) -> str:
@@ -69,11 +70,14 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "tls_key": (str, "PEM private key of --tls-cert"),
     "tls_client_ca": (str, "PEM CA certificate(s): clients must present a certificate "
                            "signed by one (mutual TLS; needs --tls-cert)"),
+    "watch_model_seconds": (float, "look for a changed model file this often and reload "
+                                   "it; 0 turns watching off (SIGHUP always reloads)"),
 }
 
 
 # How defaults that are empty or 0 read in --help.
 _DEFAULT_TEXT = {"model": "the shipped model", "metrics_port": "0 (off)", "tls_cert": "none",
+                 "watch_model_seconds": "0 (off)",
                  "tls_key": "none", "tls_client_ca": "none"}
 
 
@@ -114,6 +118,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append("--max-lines and --max-line-chars must be at least 1")
     if settings.grace_seconds < 0:
         problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
+    if settings.watch_model_seconds < 0:
+        problems.append(f"--watch-model-seconds must not be negative, got {settings.watch_model_seconds}")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level}")
     if settings.log_format not in LOG_FORMATS:

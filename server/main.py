@@ -3,13 +3,15 @@
 One worker serves in this process. With --workers N the process starts N
 worker processes that share the port through SO_REUSEPORT, so the server is
 not held to one core by one interpreter's GIL; the parent passes SIGTERM and
-SIGINT on and exits when they have.
+SIGINT on and exits when they have. SIGHUP reloads the model file (the
+parent passes it on to every worker).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -28,6 +30,7 @@ from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings, parse_settings
+from server.reload import Reloader
 from server.servicer import DeclutterServicer, ModelHolder
 from server.telemetry import MultiprocessMetrics, Telemetry, configure_logging
 from server.tls import TLSError, load_tls_files, server_credentials
@@ -35,6 +38,7 @@ from server.tls import TLSError, load_tls_files, server_credentials
 log = logging.getLogger("declutter.server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Declutter"].full_name
+ORPHAN_CHECK_SECONDS = 1.0  # how often a worker checks that its parent is alive
 
 
 class Server:
@@ -51,6 +55,8 @@ class Server:
         tls = load_tls_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
         self.telemetry = Telemetry()
         self.models = ModelHolder(on_set=self.telemetry.model_loaded)
+        self.reloader: Reloader | None = None
+        self._reload_lock = threading.Lock()
         self.health = health.HealthServicer()
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -95,6 +101,7 @@ class Server:
         if not self.reuse_port:
             self._listen()
         started = time.perf_counter()
+        reloader = Reloader(self.reload, self.model_path, self.settings.watch_model_seconds)
         model = load_model(self.model_path)
         self.models.set(model)
         log.info("serving model version=%s from %s (sha256 %s), loaded in %.2fs",
@@ -102,6 +109,30 @@ class Server:
         if self.reuse_port:
             self._listen()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.reloader = reloader
+        reloader.start()
+
+    def reload(self) -> bool:
+        """Load the model file again and serve it to every call from now on.
+
+        Calls already running finish on the model they started with. A file
+        that does not load (missing, half-written, checksum mismatch, foreign)
+        is refused, and the model being served stays. Only the configured
+        path is ever loaded.
+        """
+        with self._reload_lock:
+            started = time.perf_counter()
+            try:
+                model = load_model(self.model_path)
+            except Exception as exc:  # whatever the file is, the served model must stay
+                current = self.models.get()
+                log.error("reload rejected: %s; still serving version=%s sha256=%s",
+                          exc, current.version, current.sha256)
+                return False
+            self.models.set(model)
+            log.info("reloaded model version=%s sha256=%s from %s in %.2fs",
+                     model.version, model.sha256, self.model_path, time.perf_counter() - started)
+            return True
 
     def _listen(self) -> None:
         self.grpc.start()
@@ -115,23 +146,32 @@ class Server:
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, give in-flight ones `grace` seconds, then stop."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.reloader is not None:
+            self.reloader.stop()
         grace = self.settings.grace_seconds if grace is None else grace
         self.grpc.stop(grace).wait()
         self.telemetry.close()
 
 
-def run_worker(settings: Settings, reuse_port: bool = False) -> int:
-    """Serve in this process until SIGTERM or SIGINT."""
+def run_worker(settings: Settings, reuse_port: bool = False, parent: int | None = None) -> int:
+    """Serve in this process until SIGTERM or SIGINT (or, for a worker,
+    until its `parent` process is gone)."""
     configure_logging(settings.log_level, settings.log_format)
     stopping = threading.Event()
+    if parent is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(parent, stopping), daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
+    # Until the model is loaded a reload has nothing to add; SIGHUP's default
+    # would end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         server = Server(settings, reuse_port=reuse_port, serve_metrics=not reuse_port)
         server.start()
     except (ModelError, OSError, TLSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
+    signal.signal(signal.SIGHUP, lambda *_: server.reloader.request())
     stopping.wait()
     log.info("shutting down; in-flight calls get %.1fs", settings.grace_seconds)
     server.stop()
@@ -166,7 +206,8 @@ def _run_workers(settings: Settings, metrics: MultiprocessMetrics | None) -> int
                  settings.host, settings.metrics_port, metrics.directory,
                  extra={"metrics_dir": metrics.directory})
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_entry, args=(settings,), name=f"worker-{i}")
+    workers = [context.Process(target=_worker_entry, args=(settings, os.getpid()),
+                               name=f"worker-{i}")
                for i in range(settings.workers)]
     stopping = threading.Event()
 
@@ -176,10 +217,19 @@ def _run_workers(settings: Settings, metrics: MultiprocessMetrics | None) -> int
             if worker.pid and worker.is_alive():
                 worker.terminate()  # SIGTERM: the worker stops gracefully
 
+    def forward_reload(signum, _frame):
+        for worker in workers:
+            if worker.pid and worker.is_alive():
+                os.kill(worker.pid, signal.SIGHUP)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
+    # Ignored while starting: the setting is inherited, so a worker that is
+    # still starting is not ended by a forwarded SIGHUP.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for worker in workers:
         worker.start()
+    signal.signal(signal.SIGHUP, forward_reload)
     log.info("started %d workers on %s", len(workers), settings.address)
     while not stopping.is_set() and all(w.is_alive() for w in workers):
         time.sleep(0.2)
@@ -193,8 +243,17 @@ def _run_workers(settings: Settings, metrics: MultiprocessMetrics | None) -> int
     return max((w.exitcode or 0) for w in workers)
 
 
-def _worker_entry(settings: Settings) -> None:
-    sys.exit(run_worker(settings, reuse_port=True))
+def _stop_when_orphaned(parent: int, stopping: threading.Event) -> None:
+    """A worker whose parent was killed (SIGKILL passes nothing on) would
+    serve on unmanaged and keep the port; it stops gracefully instead."""
+    while not stopping.wait(ORPHAN_CHECK_SECONDS):
+        if os.getppid() != parent:
+            log.error("parent process %d is gone; stopping", parent)
+            stopping.set()
+
+
+def _worker_entry(settings: Settings, parent: int) -> None:
+    sys.exit(run_worker(settings, reuse_port=True, parent=parent))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,10 @@ class RequestError(Exception):
 class ModelHolder:
     """The model being served; empty until one is loaded.
 
-    `on_set` hears of every model set, so metrics always name the live one.
+    A reload swaps the reference in one assignment. Each call takes the
+    reference once and keeps it, so a call that started on the old model
+    finishes on it while later calls get the new one. `on_set` hears of
+    every model set, so metrics always name the live one.
     """
 
     def __init__(self, on_set: Callable[[Model], None] | None = None) -> None:
@@ -58,6 +61,24 @@ class ModelHolder:
         if model is None:
             raise RequestError(grpc.StatusCode.UNAVAILABLE, "the model is still loading; retry shortly")
         return model
+
+
+# The caller is no longer waiting: the work is stopped with these codes.
+GONE_CODES = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+
+
+def caller_waiting(context: grpc.ServicerContext) -> Callable[[], None]:
+    """A checkpoint for the pipeline that raises RequestError once the
+    call's deadline has passed or the caller has cancelled it, so the
+    server does not spend its threads on answers nobody will read."""
+    def check() -> None:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                               "the call's deadline passed before the document was cleaned")
+        if not context.is_active():
+            raise RequestError(grpc.StatusCode.CANCELLED, "the call was cancelled")
+    return check
 
 
 def to_domain(request: pb.CleanRequest) -> tuple[str | bytes, Format]:
@@ -119,11 +140,13 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
         self.models = models
         self.limits = limits or Limits()
 
-    def _clean(self, request: pb.CleanRequest) -> pb.CleanResponse:
-        model = self.models.get()
+    def _clean(self, request: pb.CleanRequest,
+               checkpoint: Callable[[], None]) -> pb.CleanResponse:
+        checkpoint()
+        model = self.models.get()  # once: a reload during the call does not change it
         content, fmt = to_domain(request)
         try:
-            cleaned = clean(model, content, fmt, self.limits)
+            cleaned = clean(model, content, fmt, self.limits, checkpoint)
         except LimitExceeded as exc:
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"{exc} (server setting {LIMIT_FLAGS[exc.limit]}); "
@@ -137,8 +160,10 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
 
     def Clean(self, request, context):
         try:
-            return self._clean(request)
+            return self._clean(request, caller_waiting(context))
         except RequestError as exc:
+            if exc.code in GONE_CODES:
+                log.info("stopped id=%r: %s", request.document.id, exc.message)
             context.abort(exc.code, exc.message)
         except Exception:
             log.exception("failed to clean id=%r", request.document.id)
@@ -146,10 +171,23 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
                           "the document could not be cleaned (server error; it is logged)")
 
     def CleanStream(self, request_iterator, context) -> Iterator[pb.CleanResponse]:
-        for request in request_iterator:
+        checkpoint = caller_waiting(context)
+        requests = iter(request_iterator)
+        while True:
             try:
-                yield self._clean(request)
+                request = next(requests)
+            except StopIteration:
+                return
+            except grpc.RpcError:  # reading on fails once the call is cancelled
+                log.info("stream stopped: the call was cancelled")
+                return
+            try:
+                yield self._clean(request, checkpoint)
             except RequestError as exc:
+                if exc.code in GONE_CODES:
+                    # The stream is over for the caller: no more documents.
+                    log.info("stream stopped at id=%r: %s", request.document.id, exc.message)
+                    return
                 yield pb.CleanResponse(id=request.document.id,
                                        error=pb.Error(code=exc.code.value[0], message=exc.message))
             except Exception:

@@ -235,6 +235,8 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
         return CODE_NAMES.get(code, grpc.StatusCode.UNKNOWN.name)
     if failed:  # an exception other than abort: gRPC answers UNKNOWN
         return grpc.StatusCode.UNKNOWN.name
+    if not context.is_active():  # the handler stopped because the caller went away
+        return grpc.StatusCode.CANCELLED.name
     return grpc.StatusCode.OK.name
 
 
