@@ -25,7 +25,7 @@ from classifier.lines import Page, Structure
 
 # Elements that hold no text meant for a reader.
 INVISIBLE_TAGS = frozenset(
-    "script style template svg math iframe object embed canvas head "
+    "script style template svg math iframe object embed canvas "
     "title meta link select datalist".split()
 )
 
@@ -260,6 +260,11 @@ def _walk(root: etree._Element, out: _Collector) -> None:
                 skip_depth += 1
                 continue
             tag = tag.lower()
+            if tag == "head":
+                # libxml2 leaves elements it does not know as body content
+                # (<nav>, <section>, custom elements) inside <head> when they
+                # come before the body starts; browsers put them in the body.
+                tag = "body"
             if tag in BLOCK_TAGS or tag in LINE_BREAK_TAGS:
                 out.flush(stack, region_stack[-1])
             regions = region_stack[-1]
@@ -279,7 +284,7 @@ def _walk(root: etree._Element, out: _Collector) -> None:
                     out.add(element.tail, link_depth > 0)
                 continue
             tag = tag.lower()
-            if tag in BLOCK_TAGS:
+            if tag in BLOCK_TAGS or tag == "head":
                 out.flush(stack, region_stack[-1])
             stack.pop()
             region_stack.pop()
