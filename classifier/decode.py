@@ -69,10 +69,25 @@ def declared_charset(data: bytes) -> str | None:
     return _web_encoding(match.group(1).decode("ascii", "replace"))
 
 
+# What detection may answer: the encodings browsers read (WHATWG), as
+# charset_normalizer names them. Outside them it guesses rarities (hp_roman8
+# for German) that no page is written in.
+DETECTABLE_ENCODINGS = (
+    "utf_8 cp866 iso8859_2 iso8859_3 iso8859_4 iso8859_5 iso8859_6 iso8859_7 iso8859_8 "
+    "iso8859_10 iso8859_13 iso8859_14 iso8859_15 iso8859_16 koi8_r koi8_u mac_roman "
+    "mac_cyrillic cp874 cp1250 cp1251 cp1252 cp1253 cp1254 cp1255 cp1256 cp1257 cp1258 "
+    "gb18030 big5 euc_jp iso2022_jp shift_jis euc_kr utf_16_le utf_16_be").split()
+
+
 def _detected(data: bytes) -> str | None:
-    best = charset_normalizer.from_bytes(data).best()
+    matches = charset_normalizer.from_bytes(data, cp_isolation=DETECTABLE_ENCODINGS)
+    best = matches.best()
     if best is None or _web_encoding(best.encoding) is None:
         return None
+    # Short Western European text fits several single-byte encodings equally
+    # well; windows-1252 is the one the web uses (French "à" is "ŕ" in windows-1250).
+    best = next((m for m in matches if m.encoding == "cp1252" and m.chaos <= best.chaos
+                 and m.coherence >= best.coherence), best)
     try:
         return str(best)
     except (UnicodeDecodeError, LookupError):
