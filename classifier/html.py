@@ -19,12 +19,13 @@ import re
 
 from lxml import etree, html as lxml_html
 
+from classifier.decode import decode
 from classifier.errors import DocumentError
 from classifier.lines import Page, Structure
 
 # Elements that hold no text meant for a reader.
 INVISIBLE_TAGS = frozenset(
-    "script style template svg math iframe object embed canvas head "
+    "script style template svg math iframe object embed canvas "
     "title meta link select datalist".split()
 )
 
@@ -45,36 +46,146 @@ MAX_TOKENS_PER_ELEMENT = 8
 
 # libxml2 stops parsing at this depth even with huge_tree, dropping the rest.
 MAX_NESTING = 2048
+# A page nested past MAX_NESTING is read again with the elements below this
+# depth unwrapped (see _flatten).
+FLATTEN_DEPTH = 256
+
+# Elements whose content the tokenizer reads as raw text, up to their end tag.
+RAW_TEXT_TAGS = frozenset("script style textarea title xmp iframe noembed noframes".split())
+# Elements that never hold content, so never nest.
+VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 _SPACE = re.compile(r"\s+")
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+# libxml2 ends the document at </html>: what follows becomes a second root
+# element, which the tree builder drops without a word. Browsers read such
+# content into the body, so the end tag is removed before parsing.
+_HTML_END = re.compile(r"</html(?:[\s/][^>]*)?>", re.I)
+_HTML_END_BYTES = re.compile(_HTML_END.pattern.encode("ascii"), re.I)
+# A comment, or a start or end tag with its attributes (quoted values may hold
+# ">"). Possessive quantifiers and unquoted parts that stop at "<" keep a
+# failed match from backtracking or rescanning past the next tag, so the
+# search stays linear on hostile input.
+_MARKUP = re.compile(r"""<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][^\s/<>]*+)((?:[^<>"']++|"[^"]*+"|'[^']*+')*+)>""",
+                     re.S)
 
-# huge_tree lifts libxml2's default nesting limit (256) to 2048 levels and
-# allows text nodes over 10 MB; real pages nest deeper than 256.
+# The HTML parser reads no DTD and expands no entities but HTML's own named
+# ones: libxml2's HTML mode has no option to load DTDs or external entities,
+# and no_network forbids fetching anything. huge_tree lifts libxml2's default
+# nesting limit (256) to 2048 levels and allows text nodes over 10 MB; real
+# pages nest deeper than 256. decompress=False: gzip bytes are not inflated.
 _PARSER_OPTIONS = dict(remove_comments=True, remove_pis=True, no_network=True,
-                       recover=True, default_doctype=False, huge_tree=True)
+                       recover=True, default_doctype=False, huge_tree=True,
+                       decompress=False, collect_ids=False)
 
 
 def parse(content: str | bytes) -> etree._Element | None:
     """Parse a page; None when there is nothing to parse."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
+    # One scan of the page in C (about 2% of the conversion); the page is only
+    # copied when an end tag is found.
+    if isinstance(content, str):
+        if _HTML_END.search(content):
+            content = _HTML_END.sub("", content)
+        data = content.encode("utf-8")
+    else:
+        data = _HTML_END_BYTES.sub(b"", content) if _HTML_END_BYTES.search(content) else content
     if not data.strip():
         return None
-    # A parser per call: lxml parsers are not safe to share between threads.
     encoding = "utf-8" if isinstance(content, str) else None
+    root, too_deep = _parse(data, encoding)
+    if too_deep:
+        text = content if isinstance(content, str) else decode(data)
+        root, too_deep = _parse(_flatten(text).encode("utf-8"), "utf-8")
+    if too_deep:
+        # Parsing stopped part-way even without the deepest elements; cleaning
+        # what was read would silently drop the rest of the page.
+        raise DocumentError(
+            f"the HTML nests elements deeper than {MAX_NESTING} levels (its tags do not close "
+            "in an order the parser can follow), past which it cannot be read; flatten the "
+            "page or send its text as PLAIN_TEXT")
+    return root
+
+
+def _parse(data: bytes, encoding: str | None) -> tuple[etree._Element | None, bool]:
+    """The parsed tree, and whether the parser stopped at its nesting limit."""
+    # A parser per call: lxml parsers are not safe to share between threads.
     parser = lxml_html.HTMLParser(encoding=encoding, **_PARSER_OPTIONS)
     try:
         root = etree.fromstring(data, parser)
     except etree.ParserError:
-        return None
-    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
-        # Parsing stopped part-way; cleaning what was read would silently
-        # drop the rest of the page.
-        raise DocumentError(
-            f"the HTML nests elements deeper than {MAX_NESTING} levels, past which the "
-            "parser cannot read it; flatten the page or send its text as PLAIN_TEXT")
-    return root
+        return None, False
+    return root, any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log)
+
+
+def _flatten(text: str) -> str:
+    """The page with the elements below FLATTEN_DEPTH unwrapped: their tags go, their text stays.
+
+    Nesting that deep is nearly always an unclosed inline tag (<font>, <b>,
+    <span>) repeated down the page; browsers show such pages, so they get a
+    result, not an error. Depth is counted from the tags as written (an end
+    tag closes up to its start tag), which can only count deeper than the
+    parser does for well-formed nesting. Unwrapped block tags become <br>, so
+    their text still makes lines of its own; an unwrapped element that holds
+    no reader's text (svg, select, ...) is dropped with its content, as the
+    parser would.
+    """
+    out: list[str] = []
+    stack: list[str] = []
+    open_count: dict[str, int] = {}       # how many of the stack have each name
+    unwrapped: dict[str, int] = {}
+    pos = 0
+    while (match := _MARKUP.search(text, pos)) is not None:
+        start, end = match.span()
+        closing, name = match.group(1), match.group(2)
+        out.append(text[pos:start])
+        pos = end
+        if name is None:                      # a comment
+            out.append(match.group(0))
+            continue
+        name = name.lower()
+        replacement = match.group(0)
+        if closing:
+            if unwrapped.get(name):
+                unwrapped[name] -= 1
+                replacement = "<br>" if name in BLOCK_TAGS else ""
+            elif open_count.get(name):
+                while (popped := stack.pop()) != name:
+                    open_count[popped] -= 1
+                open_count[name] -= 1
+        elif name in RAW_TEXT_TAGS:
+            # Its content is text up to its end tag, whatever it looks like.
+            close = re.compile(rf"</{re.escape(name)}[\s/>]", re.I).search(text, end)
+            pos = close.start() if close else len(text)
+            out.append(match.group(0))
+            out.append(text[end:pos])
+            continue
+        elif name in VOID_TAGS or match.group(3).rstrip().endswith("/"):
+            pass
+        elif len(stack) < FLATTEN_DEPTH:
+            stack.append(name)
+            open_count[name] = open_count.get(name, 0) + 1
+        elif name in INVISIBLE_TAGS:
+            pos = _element_end(text, name, end)
+            replacement = ""
+        else:
+            unwrapped[name] = unwrapped.get(name, 0) + 1
+            replacement = "<br>" if name in BLOCK_TAGS else ""
+        out.append(replacement)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _element_end(text: str, name: str, pos: int) -> int:
+    """Where the element whose start tag ends at pos ends, counting same-named tags inside."""
+    tags = re.compile(rf"<(/?){re.escape(name)}(?:[\s/][^>]*)?>", re.I)
+    depth = 1
+    while (match := tags.search(text, pos)) is not None:
+        pos = match.end()
+        depth += -1 if match.group(1) else 1
+        if depth == 0:
+            return pos
+    return len(text)
 
 
 def _is_hidden(element: etree._Element) -> bool:
@@ -152,6 +263,11 @@ def _walk(root: etree._Element, out: _Collector) -> None:
                 skip_depth += 1
                 continue
             tag = tag.lower()
+            if tag == "head":
+                # libxml2 leaves elements it does not know as body content
+                # (<nav>, <section>, custom elements) inside <head> when they
+                # come before the body starts; browsers put them in the body.
+                tag = "body"
             if tag in BLOCK_TAGS or tag in LINE_BREAK_TAGS:
                 out.flush(stack, region_stack[-1])
             regions = region_stack[-1]
@@ -171,7 +287,7 @@ def _walk(root: etree._Element, out: _Collector) -> None:
                     out.add(element.tail, link_depth > 0)
                 continue
             tag = tag.lower()
-            if tag in BLOCK_TAGS:
+            if tag in BLOCK_TAGS or tag == "head":
                 out.flush(stack, region_stack[-1])
             stack.pop()
             region_stack.pop()
