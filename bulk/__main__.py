@@ -1,0 +1,5 @@
+import sys
+
+from bulk.dask_clean import main
+
+sys.exit(main())
