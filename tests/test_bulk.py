@@ -21,7 +21,7 @@ from bulk.dask_clean import Job, JobFailed, load_everywhere, model_loads, run_jo
 from bulk.partitions import (JSONL, PARQUET, expand_inputs, plan_partitions, read_output,
                              read_partition)
 from bulk.records import INVALID_DOCUMENT, INVALID_RECORD, LIMIT_EXCEEDED
-from classifier.limits import DEFAULT_MAX_LINES
+from classifier.limits import DEFAULT_MAX_LINES, Limits
 from classifier.model import DEFAULT_MODEL_PATH, load_model
 from classifier.pipeline import Format, clean
 
@@ -247,3 +247,31 @@ def test_parquet_row_ranges_cross_row_groups(tmp_path):
     records = [r for p in partitions for r in read_partition(p)]
     assert [r["id"] for r in records] == [str(i) for i in range(23)]
     assert "other" not in records[0]  # only the columns a document uses are read
+
+
+# -- records, without a cluster ---------------------------------------------------
+
+def test_records_accept_integer_ids_bytes_and_declared_formats(model):
+    from bulk.records import clean_record, parse_record
+    html = "<html><body><p>The council approved the harbour budget on Tuesday night.</p></body></html>"
+    assert parse_record({"id": 7, "html": html}, Format.PLAIN_TEXT)[:2] == ("7", Format.HTML)
+    assert parse_record({"id": "a", "content": html}, Format.HTML)[1] is Format.HTML
+    assert parse_record({"id": "a", "content": html, "format": "plain_text"},
+                        Format.HTML)[1] is Format.PLAIN_TEXT
+    from_bytes = clean_record(model, {"id": "b", "html": html.encode("utf-8")}, Format.PLAIN_TEXT,
+                              Limits())
+    assert from_bytes["error"] is None
+    assert from_bytes["body"] == clean(model, html, Format.HTML).body != ""
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"id": True, "content": "a"}, "'id'"),
+    ({"id": "a", "html": "<p>b</p>", "format": "plain_text"}, "put plain text in 'content'"),
+    ({"id": "a", "content": ["list"]}, "must be a string"),
+    ("just a string", "must be an object"),
+])
+def test_records_that_are_not_documents_say_why(model, record, message):
+    from bulk.records import clean_record
+    row = clean_record(model, record, Format.PLAIN_TEXT, Limits(), with_labels=True)
+    assert row["error_type"] == INVALID_RECORD and message in row["error"]
+    assert row["body"] is None and row["labels"] is None
