@@ -9,9 +9,9 @@ there are --pages documents, and cleans the same documents twice, each in a
 subprocess:
 
 1. `declutter-clean --out-dir DIR PAGE.html ...`: one process, one file each,
-   as started from a shell, and again with OMP_NUM_THREADS=1 as the Dask
-   workers have it (OpenMP threads in one process compete with each other for
-   the cores otherwise);
+   with OMP_NUM_THREADS=1 as the Dask workers have it; with --omp-default
+   also as started from a plain shell (OpenMP then starts a thread per core
+   for each prediction, which on a busy machine can cost far more CPU time);
 2. `python -m bulk pages.jsonl --out DIR --workers W --threads T` on a local
    cluster, with partitions of --blocksize bytes.
 
@@ -27,6 +27,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -53,19 +54,23 @@ def load_pages(folder: Path, n: int) -> list[tuple[str, str]]:
             for i, (doc_id, html) in enumerate(islice(cycle(pages), n))]
 
 
-def timed(command: list[str], **env: str) -> float:
+def timed(command: list[str], **env: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command's whole process tree)."""
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, timeout=TIMEOUT_SECONDS, env={**os.environ, **env})
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # The 1-minute load average before and after: well above the cores this
     # command uses means other processes competed with it.
-    print(f"  {command[2]}: {seconds:.1f} s; load average {load:.1f} -> {os.getloadavg()[0]:.1f}",
-          file=sys.stderr)
+    print(f"  {' '.join(command[1:3])} {env or ''}: {seconds:.1f} s, {cpu:.1f} CPU s; "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}", file=sys.stderr)
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(command[:3])} ... exited {result.returncode}:\n{result.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu
 
 
 def main() -> int:
@@ -75,6 +80,8 @@ def main() -> int:
     parser.add_argument("--datasets")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--omp-default", action="store_true",
+                        help="also time declutter-clean without OMP_NUM_THREADS=1")
     parser.add_argument("--blocksize", type=int, default=4 * 2 ** 20,
                         help="bytes per partition (default 4 MiB: many partitions per worker, "
                              "so none waits at the end for the last one)")
@@ -93,9 +100,9 @@ def main() -> int:
 
         cli = [sys.executable, "-m", "classifier.cli", "--out-dir", str(tmp / "single"),
                *sorted(map(str, files.iterdir()))]
-        single = timed(cli)
-        single_omp1 = timed(cli, OMP_NUM_THREADS="1")
-        bulk = timed([sys.executable, "-m", "bulk", str(tmp / "pages.jsonl"), "--out", str(tmp / "bulk"),
+        single_omp1, single_omp1_cpu = timed(cli, OMP_NUM_THREADS="1")
+        single, single_cpu = timed(cli) if args.omp_default else (None, None)
+        bulk, bulk_cpu = timed([sys.executable, "-m", "bulk", str(tmp / "pages.jsonl"), "--out", str(tmp / "bulk"),
                       "--workers", str(args.workers), "--threads", str(args.threads),
                       "--blocksize", str(args.blocksize)])
         summary = json.loads((tmp / "bulk" / "_summary.json").read_text(encoding="utf-8"))
@@ -107,11 +114,14 @@ def main() -> int:
                    if (tmp / "single" / f"{doc_id}.html.txt").read_text(encoding="utf-8")
                    == ((rows[doc_id]["body"] + "\n") if rows[doc_id]["body"] else ""))
     n = len(pages)
-    print(f"declutter-clean (1 process):      {single:7.1f} s  {n / single:6.1f} documents/s")
-    print(f"  with OMP_NUM_THREADS=1:         {single_omp1:7.1f} s  {n / single_omp1:6.1f} documents/s")
-    print(f"python -m bulk ({args.workers}x{args.threads} local):      {bulk:7.1f} s  {n / bulk:6.1f} "
-          f"documents/s  ({summary['seconds_cleaning']:.1f} s cleaning: "
-          f"{summary['documents_per_second']:.1f} documents/s; {summary['partitions']} partitions)")
+    if single is not None:
+        print(f"declutter-clean, OpenMP default:    {single:7.1f} s  {n / single:6.1f} documents/s  "
+              f"{single_cpu / n * 1000:5.0f} CPU ms/document")
+    print(f"declutter-clean, OMP_NUM_THREADS=1: {single_omp1:7.1f} s  {n / single_omp1:6.1f} documents/s  "
+          f"{single_omp1_cpu / n * 1000:5.0f} CPU ms/document")
+    print(f"python -m bulk ({args.workers}x{args.threads} local):        {bulk:7.1f} s  {n / bulk:6.1f} "
+          f"documents/s  {bulk_cpu / n * 1000:5.0f} CPU ms/document  ({summary['seconds_cleaning']:.1f} s "
+          f"cleaning: {summary['documents_per_second']:.1f} documents/s; {summary['partitions']} partitions)")
     print(f"speed-up over OMP_NUM_THREADS=1: {single_omp1 / bulk:.2f}x end to end, "
           f"{single_omp1 / summary['seconds_cleaning']:.2f}x cleaning alone")
     print(f"same body for {same}/{n} pages; {summary['errors']} errors")

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from distributed import Client, LocalCluster, as_completed, get_worker
+from fsspec.core import url_to_fs
 
 from bulk.partitions import (DEFAULT_BLOCKSIZE, DEFAULT_PARTITION_ROWS, FORMATS, JSONL,
                              InputError, Partition, existing_parts, expand_inputs,
@@ -217,13 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.out} already holds {len(stale)} part files; "
               "choose another --out or pass --overwrite", file=sys.stderr)
         return 2
-    from fsspec.core import url_to_fs
     fs, root = url_to_fs(args.out)
     for path in stale:
         fs.rm(path)
     fs.makedirs(root, exist_ok=True)
 
-    job = Job(model_path=os.path.abspath(args.model) if "://" not in args.model else args.model,
+    job = Job(model_path=os.path.abspath(args.model),
               model_sha256=model.sha256, out_dir=args.out, output_format=args.output_format,
               default_format=args.default_format, with_labels=args.labels)
     started = time.perf_counter()
