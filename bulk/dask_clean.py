@@ -45,6 +45,8 @@ from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from classifier.pipeline import Format
 
 SUMMARY_NAME = "_summary.json"
+# The local cluster's scheduler and workers listen on loopback only.
+LOCAL_HOST = "127.0.0.1"
 
 # -- worker side ----------------------------------------------------------------
 
@@ -193,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"bytes of uncompressed JSON Lines per partition "
                             f"(default {DEFAULT_BLOCKSIZE})")
     split.add_argument("--partition-rows", type=int, default=DEFAULT_PARTITION_ROWS,
-                       help=f"Parquet rows per partition (default {DEFAULT_PARTITION_ROWS}); "
-                            "row groups no larger than this are read once")
+                       help=f"most Parquet rows per partition (default {DEFAULT_PARTITION_ROWS}); "
+                            "whole row groups are gathered up to this size")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete part files already in --out instead of refusing to run")
     return parser
@@ -233,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             client = Client(args.scheduler)
         else:
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=args.threads,
-                                   processes=True, dashboard_address=None,
+                                   processes=True, host=LOCAL_HOST, dashboard_address=None,
                                    silence_logs=logging.ERROR)
             client = Client(cluster)
         with client:

@@ -1,7 +1,8 @@
 """Splitting the input into partitions, and reading and writing them.
 
 A partition is a byte range of a JSON Lines file (it owns every line that
-starts inside the range) or a row range of a Parquet file. A compressed JSON
+starts inside the range) or a row range of a Parquet file (whole row groups
+where they fit). A compressed JSON
 Lines file cannot be entered mid-way and is one partition. Files are opened
 through fsspec, so paths may be URLs of any filesystem fsspec has installed;
 every worker must be able to reach them.
@@ -100,11 +101,12 @@ def plan_partitions(urls: Sequence[str], input_format: str = "auto",
         if kind == PARQUET:
             try:
                 with fs.open(path, "rb") as f:
-                    rows = pq.ParquetFile(f).metadata.num_rows
+                    metadata = pq.ParquetFile(f).metadata
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(f"{url}: not a readable Parquet file ({exc})") from None
-            spans += [(url, kind, s, min(s + partition_rows, rows), None)
-                      for s in range(0, rows, partition_rows)]
+            groups = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+            spans += [(url, kind, start, stop, None)
+                      for start, stop in _row_ranges(groups, partition_rows)]
             continue
         compression = infer_compression(path)
         if compression:
@@ -113,6 +115,24 @@ def plan_partitions(urls: Sequence[str], input_format: str = "auto",
         size = fs.size(path)
         spans += [(url, kind, s, min(s + blocksize, size), None) for s in range(0, size, blocksize)]
     return [Partition(i, *span) for i, span in enumerate(spans)]
+
+
+def _row_ranges(group_rows: Sequence[int], partition_rows: int) -> Iterator[tuple[int, int]]:
+    """Row ranges of at most partition_rows that end on row-group boundaries where
+    they can, so that a row group no larger than a partition is read once."""
+    start = end = 0
+    for rows in group_rows:
+        if end - start + rows > partition_rows and end > start:
+            yield start, end
+            start = end
+        if rows > partition_rows:  # a large group is split on its own, in even parts
+            parts = -(-rows // partition_rows)
+            bounds = [end + rows * i // parts for i in range(parts + 1)]
+            yield from zip(bounds, bounds[1:])
+            start = end + rows
+        end += rows
+    if end > start:
+        yield start, end
 
 
 # -- reading ------------------------------------------------------------------

@@ -40,9 +40,11 @@ def model():
 @pytest.fixture(scope="module")
 def client():
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=50)
+                           host=dask_clean.LOCAL_HOST, dashboard_address=None, silence_logs=50)
     client = Client(cluster, timeout=CLUSTER_TIMEOUT)
     client.wait_for_workers(2, timeout=CLUSTER_TIMEOUT)
+    assert all(address.startswith("tcp://127.0.0.1:")
+               for address in [client.scheduler.address, *client.scheduler_info()["workers"]])
     yield client
     client.close()
     cluster.close()
@@ -160,7 +162,7 @@ def test_jsonl_on_the_cluster_equals_clean_in_process(client, corpus, model, tmp
 def test_parquet_on_the_cluster_round_trips(client, corpus, model, tmp_path):
     _, parquet, _, parquet_records = corpus
     partitions = plan_partitions([str(parquet)], partition_rows=PARTITION_ROWS)
-    assert len(partitions) == -(-len(parquet_records) // PARTITION_ROWS)
+    assert len(partitions) >= 4
     out = tmp_path / "out"
     out.mkdir()
     job = Job(model_path=str(DEFAULT_MODEL_PATH), model_sha256=model.sha256,
@@ -238,12 +240,19 @@ def test_a_compressed_file_is_one_partition(tmp_path):
     assert [r["id"] for r in read_partition(partition)] == [str(i) for i in range(5)]
 
 
-def test_parquet_row_ranges_cross_row_groups(tmp_path):
+@pytest.mark.parametrize("group_rows, partition_rows, ranges", [
+    # Small row groups are gathered whole, so each is read once.
+    (5, 12, [(0, 10), (10, 20), (20, 23)]),
+    (5, 7, [(0, 5), (5, 10), (10, 15), (15, 20), (20, 23)]),
+    # A row group larger than a partition is split in even parts.
+    (10, 4, [(0, 3), (3, 6), (6, 10), (10, 13), (13, 16), (16, 20), (20, 23)]),
+])
+def test_parquet_partitions_follow_row_groups(tmp_path, group_rows, partition_rows, ranges):
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"id": [str(i) for i in range(23)], "content": ["t"] * 23,
-                             "other": list(range(23))}), path, row_group_size=5)
-    partitions = plan_partitions([str(path)], partition_rows=7)
-    assert [(p.start, p.stop) for p in partitions] == [(0, 7), (7, 14), (14, 21), (21, 23)]
+                             "other": list(range(23))}), path, row_group_size=group_rows)
+    partitions = plan_partitions([str(path)], partition_rows=partition_rows)
+    assert [(p.start, p.stop) for p in partitions] == ranges
     records = [r for p in partitions for r in read_partition(p)]
     assert [r["id"] for r in records] == [str(i) for i in range(23)]
     assert "other" not in records[0]  # only the columns a document uses are read
