@@ -30,6 +30,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -143,8 +144,10 @@ def run_job(client: Client, partitions: Sequence[Partition], job: Job,
     fails the job before any partition; workers that join later load it
     with their first task."""
     load_everywhere(client, job)
+    # Keys unique to this run: a shared scheduler may be running other jobs.
+    run = uuid.uuid4().hex[:12]
     futures = client.map(clean_partition, partitions, job=job, pure=False,
-                         key=[f"clean-partition-{p.index}" for p in partitions])
+                         key=[f"clean-partition-{run}-{p.index}" for p in partitions])
     by_future = dict(zip(futures, partitions))
     results: list[PartResult] = []
     try:

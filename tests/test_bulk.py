@@ -202,6 +202,16 @@ def test_a_worker_that_cannot_load_the_model_fails_the_job_before_cleaning(clien
     assert not list(tmp_path.iterdir())
 
 
+def test_a_partition_that_cannot_be_written_fails_the_job_and_is_named(client, corpus, model,
+                                                                       tmp_path):
+    jsonl, _, _, _ = corpus
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("", encoding="utf-8")
+    job = Job(model_path=str(DEFAULT_MODEL_PATH), model_sha256=model.sha256, out_dir=str(not_a_dir))
+    with pytest.raises(JobFailed, match=r"partition .*docs\.jsonl bytes \d+-\d+: "):
+        run_job(client, plan_partitions([str(jsonl)], blocksize=BLOCKSIZE), job)
+
+
 def test_bad_arguments_exit_2_before_any_cluster_starts(tmp_path, capsys):
     docs = tmp_path / "docs.jsonl"
     docs.write_text('{"id": "a", "content": "text"}\n', encoding="utf-8")
