@@ -36,6 +36,7 @@ from typing import Sequence
 
 from distributed import Client, LocalCluster, as_completed, get_worker
 from fsspec.core import url_to_fs
+from threadpoolctl import threadpool_limits
 
 from bulk.partitions import (DEFAULT_BLOCKSIZE, DEFAULT_PARTITION_ROWS, FORMATS, JSONL,
                              InputError, Partition, existing_parts, expand_inputs,
@@ -112,8 +113,11 @@ def clean_partition(partition: Partition, job: Job) -> PartResult:
     """Read, clean and write one partition (runs on a worker)."""
     started = time.perf_counter()
     model = worker_model(job.model_path, job.model_sha256)
-    rows = list(clean_records(model, read_partition(partition), Format(job.default_format),
-                              job.limits, job.with_labels))
+    # One thread per document batch: OpenMP's spin-waiting costs more than it
+    # gives on a worker already running one task per core.
+    with threadpool_limits(1):
+        rows = list(clean_records(model, read_partition(partition), Format(job.default_format),
+                                  job.limits, job.with_labels))
     output = write_partition(rows, job.out_dir, partition.index, job.output_format,
                              job.with_labels)
     return PartResult(index=partition.index, documents=len(rows),

@@ -18,11 +18,12 @@ partition goes on. With labels, also `lines` and `labels`, one label per line.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Iterable, Iterator
 
 from classifier.errors import DocumentError
 from classifier.limits import LimitExceeded, Limits
-from classifier.pipeline import Format, clean
+from classifier.pipeline import Format, label_pages, read_page
 
 TEXT_FIELDS = ("content", "html")
 # error_type values
@@ -104,26 +105,39 @@ def error_row(doc_id: str | None, error_type: str, message: str, with_labels: bo
     return row
 
 
+BATCH_DOCUMENTS = 64  # documents labelled with one model call per stage
+
+
 def clean_record(model, record: Any, default_format: Format, limits: Limits,
                  with_labels: bool = False) -> dict:
     """The output row for one input record; never raises for a bad document."""
-    try:
-        doc_id, fmt, text = parse_record(record, default_format)
-    except RecordError as exc:
-        return error_row(exc.doc_id, INVALID_RECORD, str(exc), with_labels)
-    try:
-        cleaned = clean(model, text, fmt, limits)
-    except LimitExceeded as exc:
-        return error_row(doc_id, LIMIT_EXCEEDED, str(exc), with_labels)
-    except DocumentError as exc:
-        return error_row(doc_id, INVALID_DOCUMENT, str(exc), with_labels)
-    row = {"id": doc_id, "body": cleaned.body, "error": None, "error_type": None}
-    if with_labels:
-        row.update(lines=list(cleaned.page.texts), labels=list(cleaned.labels))
-    return row
+    return next(clean_records(model, [record], default_format, limits, with_labels))
 
 
 def clean_records(model, records: Iterable[Any], default_format: Format, limits: Limits,
                   with_labels: bool = False) -> Iterator[dict]:
-    for record in records:
-        yield clean_record(model, record, default_format, limits, with_labels)
+    """Output rows in input order. Documents are read one by one (a bad one
+    becomes an error row) and labelled BATCH_DOCUMENTS at a time."""
+    records = iter(records)
+    while chunk := list(islice(records, BATCH_DOCUMENTS)):
+        rows: list[dict | None] = []
+        pages, waiting = [], []
+        for record in chunk:
+            try:
+                doc_id, fmt, text = parse_record(record, default_format)
+                pages.append(read_page(text, fmt, limits))
+            except RecordError as exc:
+                rows.append(error_row(exc.doc_id, INVALID_RECORD, str(exc), with_labels))
+            except LimitExceeded as exc:
+                rows.append(error_row(doc_id, LIMIT_EXCEEDED, str(exc), with_labels))
+            except DocumentError as exc:
+                rows.append(error_row(doc_id, INVALID_DOCUMENT, str(exc), with_labels))
+            else:
+                waiting.append((len(rows), doc_id))
+                rows.append(None)
+        for (slot, doc_id), cleaned in zip(waiting, label_pages(model, pages)):
+            row = {"id": doc_id, "body": cleaned.body, "error": None, "error_type": None}
+            if with_labels:
+                row.update(lines=list(cleaned.page.texts), labels=list(cleaned.labels))
+            rows[slot] = row
+        yield from rows

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from classifier.errors import DocumentError
@@ -58,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+    # One document at a time gains nothing from OpenMP threads, and their
+    # spin-waiting costs many times the work on a busy machine.
+    with threadpool_limits(1):
+        return _clean_files(model, args)
+
+
+def _clean_files(model, args: argparse.Namespace) -> int:
     failed = 0
     several = len(args.files) > 1
     for path in tqdm(args.files, unit="file", disable=not several, file=sys.stderr):

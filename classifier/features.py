@@ -12,42 +12,30 @@ Two kinds, computed for a whole page at once:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from classifier.cues import CUES, FUNCTION_WORDS
-from classifier.labels import AD, DISCLAIMER, NAVIGATION, RELATED_LINKS
 from classifier.lines import Page
+from classifier.hashing import char_ngram_features, to_matrix, token_features, word_features
+from classifier.joined import Joined
+from classifier.shape import SHAPE_COLUMNS, line_shapes
 
-TOKEN_PATTERN = r"(?u)\w+"
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)     # lines whose shape a line also sees
 RUN_WINDOW = 5                         # lines each side averaged into "the run around it"
+# Character n-grams are taken from short lines only: there they tell menu
+# items, buttons and glued headlines apart, where words are few; in long
+# lines the words say enough, and the n-grams would cost most of the time.
+CHAR_NGRAM_MAX_CHARS = 80
+CHAR_NGRAM_SIZES = (3, 4)
 HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 TAG_GROUPS = (HEADING_TAGS, {"p"}, {"li"}, {"td", "th"}, {"figcaption", "caption"},
               {"blockquote", "pre"}, {"div", "section", "article", "main", "body"})
 REGIONS = ("nav", "header", "footer", "aside", "form", "hidden")
-CUE_LABELS = (NAVIGATION, AD, DISCLAIMER, RELATED_LINKS)
-
-_WORD = re.compile(TOKEN_PATTERN)
-_GLUED = re.compile(r"[a-z][A-Z]")
-_SEPARATORS = re.compile(r"[|/>»·•]")
-_BULLET = re.compile(r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s")
-_URL = re.compile(r"https?://|www\.|@\w+\.\w")
-_SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*(?:\s|$)")
-_TERMINAL = re.compile(r"[.!?…]['\"”’)]*\s*$")
 
 # Names of the dense columns of one line, in order; the model's dense block is
 # these for the line, then NEIGHBOUR_COLUMNS for each neighbour, then the run.
-SHAPE_COLUMNS = (
-    "log_chars", "log_words", "mean_word_len", "upper_share", "title_share",
-    "digit_share", "punct_share", "ends_terminal", "ends_colon", "function_share",
-    "glued", "separators", "bullet", "copyright_sign", "log_sentences", "url",
-    "all_caps",
-) + tuple(f"cue_{label.lower()}" for label in CUE_LABELS)
 PAGE_COLUMNS = (
     "position", "log_page_lines", "first", "last", "gap_before", "gap_after",
     "page_gap_share", "chars_vs_longest", "chars_vs_median",
@@ -59,34 +47,6 @@ MARKUP_COLUMNS = (
 )
 NEIGHBOUR_COLUMNS = SHAPE_COLUMNS + ("gap_before", "link_density")
 RUN_COLUMNS = ("ends_terminal", "function_share", "log_chars", "link_density")
-
-
-def _line_shape(text: str) -> list[float]:
-    s = text.strip()
-    n_chars = len(s)
-    words = _WORD.findall(s)
-    n_words = len(words)
-    letters = sum(c.isalpha() for c in s) or 1
-    lower = s.lower()
-    return [
-        np.log1p(n_chars),
-        np.log1p(n_words),
-        min(20.0, sum(map(len, words)) / n_words) / 10 if n_words else 0.0,
-        sum(c.isupper() for c in s) / letters,
-        sum(w[0].isupper() for w in words) / n_words if n_words else 0.0,
-        sum(c.isdigit() for c in s) / max(1, n_chars),
-        sum((not c.isalnum()) and not c.isspace() for c in s) / max(1, n_chars),
-        1.0 if _TERMINAL.search(s) else 0.0,
-        1.0 if s.endswith(":") else 0.0,
-        sum(w.lower() in FUNCTION_WORDS for w in words) / n_words if n_words else 0.0,
-        min(3, len(_GLUED.findall(s))) / 3,
-        min(5, len(_SEPARATORS.findall(s))) / 5,
-        1.0 if _BULLET.match(s) else 0.0,
-        1.0 if "©" in s else 0.0,
-        np.log1p(len(_SENTENCE_END.findall(s))),
-        1.0 if _URL.search(s) else 0.0,
-        1.0 if letters > 3 and s.upper() == s and any(c.isalpha() for c in s) else 0.0,
-    ] + [min(3, sum(cue in lower for cue in CUES[label])) / 3 for label in CUE_LABELS]
 
 
 def _shift(matrix: np.ndarray, offset: int) -> np.ndarray:
@@ -108,6 +68,16 @@ def _shift_sparse(matrix: sp.csr_matrix, offset: int) -> sp.csr_matrix:
         (np.ones(valid.sum()), (np.flatnonzero(valid), rows[valid])), shape=(n, n)
     )
     return picker @ matrix
+
+
+def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
+    """The matrix hashed into n_features columns (a power of two dividing its
+    own width, so a token lands where a vectorizer that size would put it)."""
+    # Copies: summing duplicates rewrites the arrays in place.
+    folded = sp.csr_matrix((matrix.data.copy(), matrix.indices % n_features, matrix.indptr.copy()),
+                           shape=(matrix.shape[0], n_features))
+    folded.sum_duplicates()
+    return folded
 
 
 def _run_mean(matrix: np.ndarray, window: int) -> np.ndarray:
@@ -132,20 +102,23 @@ class Featurizer:
 
     def __init__(self, word_features: int, char_features: int,
                  context_features: int, markup_features: int) -> None:
-        common = dict(alternate_sign=False, dtype=np.float32)
-        self.words = HashingVectorizer(
-            n_features=word_features, token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), **common)
-        self.chars = HashingVectorizer(
-            n_features=char_features, analyzer="char_wb", ngram_range=(3, 4), **common)
-        self.context = HashingVectorizer(
-            n_features=context_features, token_pattern=TOKEN_PATTERN, **common)
-        self.markup = HashingVectorizer(
-            n_features=markup_features, token_pattern=r"\S+", lowercase=False, **common)
+        sizes = dict(word_features=word_features, char_features=char_features,
+                     context_features=context_features, markup_features=markup_features)
+        for name, size in sizes.items():
+            if size < 1 or size & (size - 1):
+                raise ValueError(f"{name} must be a power of two, got {size}")
+        if context_features > word_features:
+            raise ValueError("context_features must not exceed word_features")
+        self.word_features = word_features
+        self.char_features = char_features
+        # The neighbours' words and word pairs, folded into a smaller space.
+        self.context_features = context_features
+        self.markup_features = markup_features
 
     @property
     def n_text_features(self) -> int:
-        return sum(v.n_features for v in (self.words, self.chars, self.context,
-                                          self.context, self.markup))
+        return (self.word_features + self.char_features + 2 * self.context_features
+                + self.markup_features)
 
     @property
     def dense_columns(self) -> tuple[str, ...]:
@@ -156,38 +129,43 @@ class Featurizer:
 
     def page(self, page: Page) -> PageFeatures:
         texts = [t.strip() for t in page.texts]
-        dense = self._dense(page, texts)
-        if not texts:
+        joined = Joined.of(texts)
+        dense = self._dense(page, joined)
+        n = len(texts)
+        if not n:
             return PageFeatures(text=sp.csr_matrix((0, self.n_text_features), dtype=np.float32),
                                 dense=dense)
-        context = self.context.transform(texts)
+        words = to_matrix(*word_features(joined), n, self.word_features)
+        context = _fold(words, self.context_features)
+        chars = char_ngram_features(joined, CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS)
         text = sp.hstack([
-            self.words.transform(texts),
-            self.chars.transform(texts),
+            words,
+            to_matrix(*chars, n, self.char_features),
             _shift_sparse(context, -1),
             _shift_sparse(context, 1),
-            self.markup.transform(self._markup_tokens(page)),
+            self._markup(page),
         ], format="csr")
         return PageFeatures(text=text, dense=dense)
 
-    def _markup_tokens(self, page: Page) -> list[str]:
+    def _markup(self, page: Page) -> sp.csr_matrix:
         s = page.structure
         if s is None:
-            return [""] * len(page)
-        return [
-            f"tag:{tag} " + " ".join(f"path:{t}" for t in path.split()[-4:])
-            + " " + " ".join(f"cls:{t}" for t in tokens.split())
+            return sp.csr_matrix((len(page), self.markup_features), dtype=np.float32)
+        tokens = [
+            [f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
+            + [f"cls:{t}" for t in tokens.split()]
             for tag, path, tokens in zip(s.tags, s.paths, s.tokens)
         ]
+        return to_matrix(*token_features(tokens), len(page), self.markup_features)
 
-    def _dense(self, page: Page, texts: list[str]) -> np.ndarray:
-        n = len(texts)
+    def _dense(self, page: Page, joined: Joined) -> np.ndarray:
+        n = len(joined)
         if n == 0:
             return np.zeros((0, len(self.dense_columns)), dtype=np.float32)
-        shape = np.array([_line_shape(t) for t in texts], dtype=np.float64)
+        shape = line_shapes(joined)
         gap_before = np.array(page.gap_before, dtype=np.float64)
         gap_after = np.append(gap_before[1:], 0.0)
-        chars = np.array([len(t) for t in texts], dtype=np.float64)
+        chars = joined.lengths.astype(np.float64)
         positions = np.arange(n) / max(1, n - 1)
         page_cols = np.column_stack([
             positions,

@@ -40,7 +40,7 @@ from classifier.labels import LABELS
 from classifier.lines import Page
 
 MODEL_KIND = "declutter.line-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: features hashed by classifier.hashing
 CHECKSUM_SUFFIX = ".sha256"
 PROBABILITY_OFFSETS = (-3, -2, -1, 1, 2, 3)  # neighbours whose stage-1 view a line sees
 PROBABILITY_RUN = 6                          # lines each side averaged into the run's view
@@ -193,16 +193,33 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
     def page_proba(self, page: Page) -> np.ndarray:
         """Probabilities (lines x classes_) for every line of one page."""
+        return self.pages_proba([page])[0]
+
+    def pages_proba(self, pages: Sequence[Page]) -> list[np.ndarray]:
+        """Probabilities (lines x classes_) for every line of each page.
+
+        Features are per page; each stage is one model call for all pages
+        together, since a call's fixed cost outweighs a short page's lines.
+        """
         check_is_fitted(self, "stage2_")
-        if len(page) == 0:
-            return np.zeros((0, len(self.classes_)))
-        features = self.featurizer_.page(page)
-        probs1 = self.stage1_.predict_proba(self._stage1_input(features))
-        return self.stage2_.predict_proba(self._stage2_input(features, probs1))
+        out = [np.zeros((0, len(self.classes_))) for _ in pages]
+        filled = [i for i, p in enumerate(pages) if len(p)]
+        if not filled:
+            return out
+        features = [self.featurizer_.page(pages[i]) for i in filled]
+        bounds = np.cumsum([0] + [len(pages[i]) for i in filled])
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        probs1 = self.stage1_.predict_proba(
+            sp.vstack([self._stage1_input(f) for f in features], format="csr"))
+        probs2 = self.stage2_.predict_proba(
+            np.vstack([self._stage2_input(f, probs1[a:b]) for f, (a, b) in zip(features, spans)]))
+        for i, (a, b) in zip(filled, spans):
+            out[i] = probs2[a:b]
+        return out
 
     def predict_proba(self, X: Sequence[LineRef]) -> np.ndarray:
         pages, page_of_row = _unique_pages(X)
-        page_probs = [self.page_proba(p) for p in pages]
+        page_probs = self.pages_proba(pages)
         if not len(X):
             return np.zeros((0, len(self.classes_)))
         rows = np.array([r.index for r in X], dtype=np.int64)
@@ -290,37 +307,65 @@ def checksum_path(path: Path) -> Path:
 def save_model(model: Model, path: str | os.PathLike) -> str:
     """Write the model and its checksum atomically; returns the SHA-256.
 
-    Both files are written to temporary names in the target folder and renamed
-    into place, so a reader never sees a half-written model.
+    Files are written to temporary names in the target folder and renamed
+    into place, so a reader never sees a half-written one. Two files cannot
+    be renamed at once, so over an existing model the checksum file first
+    lists both digests, then the model is replaced, then the checksum file
+    lists the new digest alone: wherever the writer stops (even killed), the
+    model in place matches its checksum file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"kind": MODEL_KIND, "format_version": MODEL_FORMAT_VERSION,
                "metadata": model.metadata, "estimator": model.estimator}
     tmp_model = _temp_name(path)
-    tmp_sum = _temp_name(checksum_path(path))
     try:
         with open(tmp_model, "wb") as f:
             joblib.dump(payload, f, compress=3)
             f.flush()
             os.fsync(f.fileno())
         digest = file_sha256(tmp_model)
-        with open(tmp_sum, "w", encoding="ascii") as f:
-            f.write(f"{digest}  {path.name}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        for tmp in (tmp_model, tmp_sum):  # mkstemp makes files private; a model is not
-            os.chmod(tmp, 0o666 & ~umask)
+        _make_readable(tmp_model)
+        previous = [d for d in listed_digests(path) if d != digest] if path.is_file() else []
+        if previous:
+            _write_checksums(path, previous + [digest])
         os.replace(tmp_model, path)
-        os.replace(tmp_sum, checksum_path(path))
+        _write_checksums(path, [digest])
     finally:
-        for tmp in (tmp_model, tmp_sum):
-            if tmp.exists():
-                tmp.unlink()
+        if tmp_model.exists():
+            tmp_model.unlink()
     model.sha256 = digest
     return digest
+
+
+def listed_digests(path: Path) -> list[str]:
+    """The digests the checksum file of `path` accepts (one per line)."""
+    try:
+        text = checksum_path(path).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def _write_checksums(path: Path, digests: list[str]) -> None:
+    tmp = _temp_name(checksum_path(path))
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.writelines(f"{d}  {path.name}\n" for d in digests)
+            f.flush()
+            os.fsync(f.fileno())
+        _make_readable(tmp)
+        os.replace(tmp, checksum_path(path))
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _make_readable(path: Path) -> None:
+    """mkstemp makes files private; a model is not."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _temp_name(path: Path) -> Path:
@@ -338,9 +383,8 @@ def load_model(path: str | os.PathLike) -> Model:
     if not sum_path.is_file():
         raise ModelError(f"model file {path} has no checksum file {sum_path.name}; "
                          "models written by `python -m classifier.train` have one")
-    expected = sum_path.read_text(encoding="ascii", errors="replace").split()[:1]
     actual = file_sha256(path)
-    if expected != [actual]:
+    if actual not in listed_digests(path):
         raise ModelError(f"model file {path} does not match its checksum in {sum_path.name} "
                          "(changed, corrupt or half-copied); refusing to load it")
     try:

@@ -55,11 +55,19 @@ def read_page(content: str | bytes, fmt: Format, limits: Limits = DEFAULT_LIMITS
 
 def label_page(model: Model, page: Page) -> Cleaned:
     """Lines -> features -> model -> labels."""
-    probs = model.estimator.page_proba(page)
-    best = np.argmax(probs, axis=1) if len(page) else np.zeros(0, dtype=np.int64)
+    return label_pages(model, [page])[0]
+
+
+def label_pages(model: Model, pages: list[Page]) -> list[Cleaned]:
+    """label_page for many pages, with one model call per stage for them all
+    (the way to clean many short documents fast)."""
     classes = model.estimator.classes_
-    return Cleaned(page=page, labels=[str(classes[i]) for i in best],
-                   confidences=probs[np.arange(len(best)), best] if len(page) else np.zeros(0))
+    cleaned = []
+    for page, probs in zip(pages, model.estimator.pages_proba(pages)):
+        best = np.argmax(probs, axis=1)
+        cleaned.append(Cleaned(page=page, labels=[str(classes[i]) for i in best],
+                               confidences=probs[np.arange(len(best)), best]))
+    return cleaned
 
 
 def clean(model: Model, content: str | bytes, fmt: Format,

@@ -18,6 +18,9 @@ DEFAULT_PORT = 50051
 # A document arrives in one message, so the message limit is the document limit.
 DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_MAX_DOCUMENT_BYTES
 DEFAULT_GRACE_SECONDS = 10.0
+# Clients reconnect after this long, so behind a headless Service (client-side
+# round robin) they spread over pods added since they connected.
+DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_THREADS = 8
 LOG_FORMATS = ("text", "json")
 # 0: no metrics endpoint. Off by default so that several servers on one host
@@ -35,6 +38,7 @@ class Settings:
     threads: int = DEFAULT_THREADS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    max_connection_age_seconds: float = DEFAULT_MAX_CONNECTION_AGE_SECONDS
     max_lines: int = DEFAULT_MAX_LINES
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
     log_level: str = "INFO"
@@ -63,6 +67,9 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "max_lines": (int, "most non-blank lines (or HTML blocks) in one document"),
     "max_line_chars": (int, "longest line (or HTML block) in characters"),
     "grace_seconds": (float, "time in-flight calls get to finish on shutdown"),
+    "max_connection_age_seconds": (float, "close client connections this old (calls in flight "
+                                          "finish first), so clients reconnect and reach new "
+                                          "replicas; 0: never"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
     "log_format": (str, "text (for people) or json (one object per line, for log shippers)"),
     "metrics_port": (int, "port of the Prometheus /metrics endpoint (plain HTTP, on --host); 0: off"),
@@ -116,6 +123,9 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
     if settings.max_lines < 1 or settings.max_line_chars < 1:
         problems.append("--max-lines and --max-line-chars must be at least 1")
+    if settings.max_connection_age_seconds < 0:
+        problems.append("--max-connection-age-seconds must not be negative, got "
+                        f"{settings.max_connection_age_seconds}")
     if settings.grace_seconds < 0:
         problems.append(f"--grace-seconds must not be negative, got {settings.grace_seconds}")
     if settings.watch_model_seconds < 0:

@@ -63,6 +63,10 @@ class Server:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
+        if settings.max_connection_age_seconds > 0:
+            age_ms = int(settings.max_connection_age_seconds * 1000)
+            options += [("grpc.max_connection_age_ms", age_ms),
+                        ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000))]
         # OpenMP's thread count is per thread: limit it in each request
         # thread, since requests already run in parallel.
         pool = futures.ThreadPoolExecutor(max_workers=settings.threads,

@@ -1,7 +1,9 @@
 import numpy as np
 
-from classifier.features import NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer
+from classifier.features import NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer, _fold
+from classifier.hashing import to_matrix, word_features
 from classifier.html import html_to_page
+from classifier.joined import Joined
 from classifier.lines import split_text
 
 TEXT = ("Home / World / Business\n\nCouncil approves ferry route\n"
@@ -60,7 +62,8 @@ def test_context_words_come_from_the_neighbouring_lines():
     words, chars, ctx = 2**12, 2**10, 2**9
     prev_block = text[:, words + chars: words + chars + ctx]
     next_block = text[:, words + chars + ctx: words + chars + 2 * ctx]
-    beta = f.context.transform(["beta"]).toarray()[0]
+    beta = _fold(to_matrix(*word_features(Joined.of(["beta"])), 1, words), ctx).toarray()[0]
+    assert beta.any()
     assert np.array_equal(prev_block[2], beta) and np.array_equal(next_block[0], beta)
     assert not prev_block[0].any() and not next_block[2].any()
 
@@ -80,3 +83,13 @@ def test_same_input_same_features_and_empty_page():
     assert (a.text != b.text).nnz == 0 and np.array_equal(a.dense, b.dense)
     empty = f.page(split_text(""))
     assert empty.text.shape[0] == 0 and empty.dense.shape[0] == 0
+
+
+def test_a_lines_words_are_its_own_and_survive_the_context_fold():
+    f = featurizer()
+    page = split_text("alpha beta alpha\ngamma\nbeta beta delta")
+    words = 2**12
+    own = f.page(page).text[:, :words].toarray()
+    for i, line in enumerate(page.texts):
+        alone = to_matrix(*word_features(Joined.of([line])), 1, words).toarray()[0]
+        assert np.allclose(own[i], alone)

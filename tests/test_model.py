@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import joblib
@@ -117,6 +118,32 @@ def test_failed_write_leaves_the_old_model_intact(tiny_model_file, monkeypatch):
     assert sorted(p.name for p in tiny_model_file.parent.iterdir()) == [
         "tiny.joblib", "tiny.joblib.sha256"]
     load_model(tiny_model_file)
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 3])
+def test_a_save_stopped_between_its_renames_leaves_a_model_that_loads(tiny_model_file,
+                                                                      monkeypatch, stop_at):
+    """Renames: checksum file naming both digests, model, checksum file
+    naming the new one. Stopped before rename `stop_at`, the model in place
+    still matches its checksum file: the old one before the model rename,
+    the new one after."""
+    model = load_model(tiny_model_file)
+    old_version = model.version
+    model.metadata = {**model.metadata, "version": "next"}
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt("stopped here")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model, tiny_model_file)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert load_model(tiny_model_file).version == (old_version if stop_at <= 2 else "next")
+    assert [p.name for p in tiny_model_file.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_metadata_records_library_versions():

@@ -30,7 +30,7 @@ def request(content=TEXT, id="doc"):
 
 
 class GatedEstimator:
-    """A real estimator whose page_proba counts calls, can wait for a gate
+    """A real estimator whose pages_proba counts calls, can wait for a gate
     and can take extra time: lets a test hold a call inside the model."""
 
     def __init__(self, inner, gate=None, delay=0.0):
@@ -43,14 +43,14 @@ class GatedEstimator:
     def classes_(self):
         return self.inner.classes_
 
-    def page_proba(self, page):
+    def pages_proba(self, pages):
         with self._lock:
             self.calls += 1
         self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(10)
         time.sleep(self.delay)
-        return self.inner.page_proba(page)
+        return self.inner.pages_proba(pages)
 
 
 class Aborted(Exception):

@@ -1,5 +1,7 @@
 """The real gRPC server on a loopback port, called through a real channel."""
 
+import time
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -220,3 +222,26 @@ def test_documents_over_a_limit_are_resource_exhausted_naming_it(stub, content, 
                                             text_request("A short text.", id="small")]), timeout=10))
     assert responses[0].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert not responses[1].HasField("error")
+
+
+def test_old_connections_are_closed_and_clients_reconnect():
+    """With a maximum connection age the server closes a client's connection
+    after it (so clients reach replicas added since), and the client's next
+    call goes over a new connection without failing."""
+    settings = Settings(host="127.0.0.1", port=0, max_connection_age_seconds=0.5,
+                        grace_seconds=0.5)
+    srv = Server(settings)
+    srv.start()
+    states = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+            channel.subscribe(states.append, try_to_connect=False)
+            stub = pb_grpc.DeclutterStub(channel)
+            assert stub.Clean(text_request(ARTICLE), timeout=10).body
+            deadline = time.monotonic() + 10
+            while grpc.ChannelConnectivity.IDLE not in states[1:] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert grpc.ChannelConnectivity.IDLE in states[1:], states  # the server closed it
+            assert stub.Clean(text_request(ARTICLE), timeout=10).body
+    finally:
+        srv.stop(grace=1)

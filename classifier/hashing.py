@@ -1,0 +1,102 @@
+"""Hashed text features of a page's lines, made with array operations.
+
+Each feature (a word, a pair of neighbouring words, a character n-gram, a
+markup token) becomes a 64-bit hash and then a column: the model sees
+columns, never text, so it holds no training text and has a fixed size.
+Words are hashed one C call each (crc32); word pairs and character n-grams
+are combined from those and from character codes with numpy, so the cost
+per page is a handful of array operations rather than Python work per
+feature.
+"""
+
+from __future__ import annotations
+
+import zlib
+from itertools import chain
+from operator import methodcaller
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from classifier.joined import Joined
+
+# Seeds keep the kinds of feature apart before they share a column space.
+_WORD_SEED = np.uint64(0x5BD1E9955BD1E995)
+_PAIR_SEED = np.uint64(0x27D4EB2F165667C5)
+_CHAR_SEED = np.uint64(0x165667B19E3779F9)
+_MARKUP_SEED = np.uint64(0x85EBCA77C2B2AE3D)
+_MULTIPLIER = np.uint64(0x100000001B3)  # odd, so combining stays invertible
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """Spread every input bit over the low bits that pick the column."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+def _crc32(tokens: list[str]) -> np.ndarray:
+    try:
+        encoded = map(str.encode, tokens)
+        return np.fromiter(map(zlib.crc32, encoded), dtype=np.uint64, count=len(tokens))
+    except UnicodeEncodeError:  # a lone surrogate
+        encode = methodcaller("encode", "utf-8", "surrogatepass")
+        return np.fromiter(map(zlib.crc32, map(encode, tokens)), dtype=np.uint64,
+                           count=len(tokens))
+
+
+def to_matrix(lines: np.ndarray, hashes: np.ndarray, n_lines: int,
+              n_features: int) -> sp.csr_matrix:
+    """Counts of each hashed feature per line, rows scaled to unit length.
+    n_features is a power of two, so the column is the hash's low bits."""
+    columns = (hashes & np.uint64(n_features - 1)).astype(np.int64)
+    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (lines, columns)),
+                           shape=(n_lines, n_features))
+    return normalize(matrix, copy=False)
+
+
+def word_features(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
+    """(line, hash) of every lower-cased word and every pair of neighbouring
+    words on one line."""
+    with np.errstate(over="ignore"):
+        words = _mix(_crc32(joined.words) ^ _WORD_SEED)
+        lines = joined.word_lines
+        same_line = lines[1:] == lines[:-1]
+        pairs = _mix((words[:-1][same_line] * _MULTIPLIER) ^ words[1:][same_line] ^ _PAIR_SEED)
+    return np.concatenate([lines, lines[:-1][same_line]]), np.concatenate([words, pairs])
+
+
+def char_ngram_features(joined: Joined, sizes: tuple[int, ...],
+                        max_line_chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """(line, hash) of every lower-cased character n-gram of the lines no
+    longer than max_line_chars, the line's ends marked as a boundary."""
+    # Boundary, line, boundary: the newline before each line (one is added
+    # before the first) and the one after it.
+    padded = np.concatenate([[ord("\n")], joined.lowered_codes]).astype(np.uint64)
+    short = joined.lengths <= max_line_chars
+    all_lines, all_hashes = [], []
+    for size in sizes:
+        counts = np.where(short, np.maximum(0, joined.lengths + 3 - size), 0)
+        total = int(counts.sum())
+        lines = np.repeat(np.arange(len(joined)), counts)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        positions = joined.starts[lines] + offsets
+        with np.errstate(over="ignore"):
+            h = padded[positions]
+            for k in range(1, size):
+                h = h * _MULTIPLIER + padded[positions + k]
+            all_hashes.append(_mix(h ^ (_CHAR_SEED + np.uint64(size))))
+        all_lines.append(lines)
+    return np.concatenate(all_lines), np.concatenate(all_hashes)
+
+
+def token_features(tokens: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(line, hash) of every token in each line's list (markup: tags, classes)."""
+    lines = np.repeat(np.arange(len(tokens)), [len(t) for t in tokens])
+    with np.errstate(over="ignore"):
+        hashes = _mix(_crc32(list(chain.from_iterable(tokens))) ^ _MARKUP_SEED)
+    return lines, hashes

@@ -1,0 +1,143 @@
+"""A page's lines joined into one string, with arrays that place every
+character and word on its line.
+
+Features are computed for a whole page at once: one pass of a compiled
+pattern or one array operation over the joined text, then attribution to
+lines by position, instead of Python work per line or per character.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+
+WORD = re.compile(r"\w+")  # the tokens of the word features and of the shape's counts
+SEPARATOR_CHARS = "|/>»·•"
+
+# Character classes, one column each in the lookup table.
+ALPHA, UPPER, LOWER, DIGIT, SPACE, WORDCHAR, PUNCT, SEPARATOR, COPYRIGHT = range(9)
+_BMP = 0x10000  # characters past the Basic Multilingual Plane are classed one by one
+
+
+def _classes_of(c: str) -> tuple[bool, ...]:
+    alnum = c.isalnum()
+    return (c.isalpha(), c.isupper(), c.islower(), c.isdigit(), c.isspace(),
+            alnum or c == "_", not alnum and not c.isspace(), c in SEPARATOR_CHARS, c == "©")
+
+
+@lru_cache(maxsize=1)
+def _char_table() -> np.ndarray:
+    """Classes of every BMP character (built once, about 0.1 s)."""
+    table = np.zeros((_BMP, 9), dtype=np.uint8)
+    for code in range(_BMP):
+        table[code] = _classes_of(chr(code))
+    return table
+
+
+def _lower_in_place(text: str) -> str:
+    """Lower-cased text with every character where it was (a few characters,
+    like "İ", lower-case to two)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@dataclass
+class Joined:
+    """Lines joined by "\\n", each starting at `starts[i]` and `lengths[i]` long.
+
+    A newline also follows the last line, so every line (even an empty last
+    one) has a place to start and the array of codes a sentinel at its end.
+    """
+
+    text: str
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, texts: list[str]) -> Joined:
+        n = len(texts)
+        text = "\n".join(texts) + "\n"
+        # Lines never hold "\n" in practice; replacing keeps positions if one does.
+        if text.count("\n") != n:
+            text = "\n".join(t.replace("\n", " ") for t in texts) + "\n"
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        if n:
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        return cls(text, starts, lengths)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.starts + self.lengths
+
+    def line_of(self, positions) -> np.ndarray:
+        """The line each character position falls on."""
+        return np.searchsorted(self.starts, positions, side="right") - 1
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        return _codes(self.text)
+
+    @cached_property
+    def lowered(self) -> str:
+        return _lower_in_place(self.text)
+
+    @cached_property
+    def lowered_codes(self) -> np.ndarray:
+        return _codes(self.lowered)
+
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """(characters x classes) 0/1 table."""
+        codes = self.codes
+        classes = _char_table()[np.minimum(codes, _BMP - 1)]
+        for i in np.flatnonzero(codes >= _BMP):  # rare: emoji, historic scripts
+            classes[i] = _classes_of(chr(codes[i]))
+        return classes
+
+    @cached_property
+    def word_starts(self) -> np.ndarray:
+        """Positions where a word (a run of \\w characters) starts."""
+        is_word = self.classes[:, WORDCHAR].astype(bool)
+        start = is_word.copy()
+        start[1:] &= ~is_word[:-1]
+        return np.flatnonzero(start)
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The lower-cased words, in order."""
+        return WORD.findall(self.lowered)
+
+    @cached_property
+    def word_lines(self) -> np.ndarray:
+        """The line of each word in `words`."""
+        starts = self.word_starts
+        if len(starts) != len(self.words):  # lower-casing changed a character's class
+            starts = [m.start() for m in WORD.finditer(self.lowered)]
+        return self.line_of(starts)
+
+    def per_line(self, per_char: np.ndarray) -> np.ndarray:
+        """Sums of per-character values over each line (and the newline after it)."""
+        if not len(self):
+            return np.zeros((0,) + per_char.shape[1:])
+        return np.add.reduceat(per_char, self.starts, axis=0, dtype=np.int64).astype(np.float64)
+
+    def matches_per_line(self, pattern: re.Pattern, lowered: bool = False) -> np.ndarray:
+        """How many matches of `pattern` start on each line."""
+        text = self.lowered if lowered else self.text
+        positions = [m.start() for m in pattern.finditer(text)]
+        if not positions:
+            return np.zeros(len(self))
+        return np.bincount(self.line_of(positions), minlength=len(self)).astype(np.float64)
