@@ -134,10 +134,9 @@ class Joined:
             return np.zeros((0,) + per_char.shape[1:])
         return np.add.reduceat(per_char, self.starts, axis=0, dtype=np.int64).astype(np.float64)
 
-    def matches_per_line(self, pattern: re.Pattern, lowered: bool = False) -> np.ndarray:
+    def matches_per_line(self, pattern: re.Pattern) -> np.ndarray:
         """How many matches of `pattern` start on each line."""
-        text = self.lowered if lowered else self.text
-        positions = [m.start() for m in pattern.finditer(text)]
+        positions = [m.start() for m in pattern.finditer(self.text)]
         if not positions:
             return np.zeros(len(self))
         return np.bincount(self.line_of(positions), minlength=len(self)).astype(np.float64)
