@@ -447,13 +447,14 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m server ...` as a subprocess, its stderr read on a thread."""
 
-    def __init__(self, args: list[str], env_extra: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env_extra: dict[str, str] | None = None,
+                 python: str = sys.executable) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DECLUTTER_")}
         env.update(env_extra or {})
         self.args = args
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--grace-seconds", str(SERVER_GRACE), *args],
+            [python, "-m", "server", "--grace-seconds", str(SERVER_GRACE), *args],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, errors="replace",
             start_new_session=True)  # its own process group, so workers can be killed with it
@@ -654,18 +655,20 @@ def run_stream(address: str, requests: list, seconds: float, cap: int,
 
 
 def measure_grpc(pages: list[BenchPage], model_arg: str | None, seconds: float, cap: int,
-                 log: Callable[[str], None], server_env: dict[str, str]) -> dict:
+                 log: Callable[[str], None], server_env: dict[str, str],
+                 server_python: str = sys.executable) -> dict:
     from server.api.declutter.v1 import declutter_pb2 as pb
 
     requests = [pb.CleanRequest(document=pb.Document(format=pb.Document.PLAIN_TEXT,
                                                      content=p.text, id=p.id)) for p in pages]
     model_flags = ["--model", model_arg] if model_arg else []
     out: dict = {"format": "PLAIN_TEXT", "seconds_per_level": seconds, "request_cap": cap,
-                 "server_env": server_env}
+                 "server_env": server_env, "server_python": server_python}
 
     # Start-up, at INFO: the port and the model load time come from the log.
     log("gRPC: start-up (one worker, --log-level INFO)")
-    server = ServerProcess(["--port", "0", "--log-level", "INFO", *model_flags], server_env)
+    server = ServerProcess(["--port", "0", "--log-level", "INFO", *model_flags], server_env,
+                           server_python)
     try:
         port = server.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1)
         serving = server.wait_serving(f"127.0.0.1:{port}")
@@ -680,7 +683,7 @@ def measure_grpc(pages: list[BenchPage], model_arg: str | None, seconds: float, 
     address = f"127.0.0.1:{port}"
     log(f"gRPC: one worker on {address}")
     server = ServerProcess(["--port", str(port), "--log-level", "WARNING", *model_flags],
-                           server_env)
+                           server_env, server_python)
     try:
         single = {"start_to_serving_s": round(server.wait_serving(address), 3), "unary": {}}
         for concurrency in CONCURRENCY_LEVELS:
@@ -698,7 +701,7 @@ def measure_grpc(pages: list[BenchPage], model_arg: str | None, seconds: float, 
     address = f"127.0.0.1:{port}"
     log(f"gRPC: two workers on {address}")
     server = ServerProcess(["--port", str(port), "--workers", "2", "--log-level", "WARNING",
-                            *model_flags], server_env)
+                            *model_flags], server_env, server_python)
     try:
         double = {"start_to_serving_s": round(server.wait_serving(address), 3)}
         # Health answers from whichever worker took the connection. A worker
@@ -884,7 +887,9 @@ def render(results: dict, ratios: dict, targets: list[dict]) -> str:
         env = " ".join(f"{k}={v}" for k, v in g.get("server_env", {}).items())
         out.append(f"gRPC over loopback, Clean/CleanStream on PLAIN_TEXT, {g['seconds_per_level']:g} s "
                    f"per level, one channel per client thread"
-                   + (f"; servers run with {env}" if env else ""))
+                   + (f"; servers run with {env}" if env else "")
+                   + (f" by {g['server_python']}" if g.get("server_python", sys.executable)
+                      != sys.executable else ""))
         rows = [("server", "call", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "done", "errors", "CPU")]
         for key, label in (("workers_1", "1 worker"), ("workers_2", "2 workers")):
             for conc, r in g[key]["unary"].items():
@@ -993,6 +998,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--server-omp-threads", type=int, metavar="N",
                         help="start the servers with OMP_NUM_THREADS=N, as the Docker image does "
                              "with 1 (default: this environment's setting)")
+    parser.add_argument("--server-python", default=sys.executable, metavar="PYTHON",
+                        help="interpreter that runs the servers (default: this one). Give one "
+                             "with only the runtime dependencies installed, as in the Docker "
+                             "image, to measure memory as deployed: scikit-learn imports pandas "
+                             "whenever it is installed, which adds about 60 MB per process")
     parser.add_argument("--skip-peers", action="store_true", help="do not time trafilatura/resiliparse")
     parser.add_argument("--json", default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})")
     args = parser.parse_args(argv)
@@ -1047,7 +1057,8 @@ def main(argv=None) -> int:
                       if args.server_omp_threads else {})
         try:
             results["grpc"] = measure_grpc(pages, args.model, args.grpc_seconds,
-                                           args.max_requests, log, server_env)
+                                           args.max_requests, log, server_env,
+                                           args.server_python)
         except Exception as exc:  # a server that would not start, a dead connection...
             results["grpc"] = None
             results["grpc_skipped"] = f"failed: {type(exc).__name__}: {exc}"
