@@ -11,6 +11,12 @@ Hidden elements (hidden, aria-hidden, display:none) and <noscript> are kept,
 marked as such: pages often hide their article until a script reveals it,
 and forum software serves its posts to non-script readers in <noscript>.
 The model, not the converter, decides what such text is.
+
+The walk runs for every element of every page, so it does little per
+element: one lookup decides what a tag does, a line is under way only once it
+has visible text, and the structure (path, tokens, regions) is worked out only
+for the elements lines end in and their ancestors, once each.
+tests/test_html.py checks its output against the per-element walk it replaced.
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ def parse(content: str | bytes) -> etree._Element | None:
             data = _HTML_END.sub("", content).encode("utf-8")
     else:
         data = _without_end_tags(_HTML_END_BYTES, content)
-    if not data.strip():
+    if not data or data.isspace():      # (strip() would copy the page)
         return None
     encoding = "utf-8" if isinstance(content, str) else None
     root, too_deep = _parse(data, encoding)
@@ -312,14 +318,11 @@ def html_to_page(content: str | bytes) -> Page:
     structure = Structure()
     if root is not None:
         texts, ends, link_chars = _lines(root)
-        contexts = _contexts(ends)
-        structure.tags = [c[0] for c in contexts]
-        structure.paths = [c[1] for c in contexts]
-        structure.tokens = [c[2] for c in contexts]
-        structure.regions = [c[3] for c in contexts]
-        structure.link_density = [min(1.0, chars / max(1, len(text)))
-                                  for chars, text in zip(link_chars, texts)]
-        structure.depth = [c[4] for c in contexts]
+        if texts:
+            (structure.tags, structure.paths, structure.tokens, structure.regions,
+             structure.depth) = map(list, zip(*_contexts(ends)))
+            structure.link_density = [min(1.0, chars / max(1, len(text)))
+                                      for chars, text in zip(link_chars, texts)]
     n = len(texts)
     return Page(
         texts=texts,
