@@ -336,3 +336,9 @@ def test_a_lone_surrogate_in_an_end_tag_is_removed_with_it():
     assert html_to_page("<p>kept</p></html \ud800>").texts == ["kept"]
     with pytest.raises(UnicodeEncodeError):
         html_to_page("<p>kept \ud800</p>")
+
+
+def test_deep_pages_get_their_structure_without_recursion():
+    # Contexts are built up a chain of 1,500 ancestors, past Python's recursion limit.
+    assert_same_as_oracle('<div class="d x">' * 1500 + "deep<p>para</p>tail" + "</div>" * 1500)
+    assert html_to_page('<div class="d">' * 1500 + "deep" + "</div>" * 1500).structure.depth == [1502]
