@@ -11,13 +11,19 @@ Hidden elements (hidden, aria-hidden, display:none) and <noscript> are kept,
 marked as such: pages often hide their article until a script reveals it,
 and forum software serves its posts to non-script readers in <noscript>.
 The model, not the converter, decides what such text is.
+
+The walk runs for every element of every page, so it does little per
+element: one lookup decides what a tag does, a line is under way only once it
+has visible text, and the structure (path, tokens, regions) is worked out only
+for the elements lines end in and their ancestors, once each.
+tests/test_html.py checks its output against the per-element walk it replaced.
 """
 
 from __future__ import annotations
 
 import re
 
-from lxml import etree, html as lxml_html
+from lxml import etree
 
 from classifier.decode import decode
 from classifier.errors import DocumentError
@@ -56,13 +62,19 @@ RAW_TEXT_TAGS = frozenset("script style textarea title xmp iframe noembed nofram
 VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 _SPACE = re.compile(r"\s+")
-_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 # libxml2 ends the document at </html>: what follows becomes a second root
 # element, which the tree builder drops without a word. Browsers read such
 # content into the body, so the end tag is removed before parsing.
 _HTML_END = re.compile(r"</html(?:[\s/][^>]*)?>", re.I)
 _HTML_END_BYTES = re.compile(_HTML_END.pattern.encode("ascii"), re.I)
+# Every character a str pattern's \s matches (str.isspace; none is past
+# U+3000), so that _HTML_END_UTF8 finds in a str's UTF-8 bytes exactly what
+# _HTML_END finds in the str: searching bytes is about twice as fast.
+STR_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_HTML_END_UTF8 = re.compile(
+    rb"</html(?:(?:/|" + b"|".join(re.escape(c.encode("utf-8")) for c in STR_WHITESPACE)
+    + rb")[^>]*)?>", re.I)
 # A comment, or a start or end tag with its attributes (quoted values may hold
 # ">"). Possessive quantifiers and unquoted parts that stop at "<" keep a
 # failed match from backtracking or rescanning past the next tag, so the
@@ -82,20 +94,20 @@ _PARSER_OPTIONS = dict(remove_comments=True, remove_pis=True, no_network=True,
 
 def parse(content: str | bytes) -> etree._Element | None:
     """Parse a page; None when there is nothing to parse."""
-    # One scan of the page in C (about 2% of the conversion); the page is only
-    # copied when an end tag is found.
     if isinstance(content, str):
-        if _HTML_END.search(content):
-            content = _HTML_END.sub("", content)
-        data = content.encode("utf-8")
+        try:
+            data = _without_end_tags(_HTML_END_UTF8, content.encode("utf-8"))
+        except UnicodeEncodeError:
+            # A lone surrogate, which only encodes if it sat in an end tag.
+            data = _HTML_END.sub("", content).encode("utf-8")
     else:
-        data = _HTML_END_BYTES.sub(b"", content) if _HTML_END_BYTES.search(content) else content
-    if not data.strip():
+        data = _without_end_tags(_HTML_END_BYTES, content)
+    if not data or data.isspace():      # (strip() would copy the page)
         return None
     encoding = "utf-8" if isinstance(content, str) else None
     root, too_deep = _parse(data, encoding)
     if too_deep:
-        text = content if isinstance(content, str) else decode(data)
+        text = data.decode("utf-8") if isinstance(content, str) else decode(data)
         root, too_deep = _parse(_flatten(text).encode("utf-8"), "utf-8")
     if too_deep:
         # Parsing stopped part-way even without the deepest elements; cleaning
@@ -107,10 +119,24 @@ def parse(content: str | bytes) -> etree._Element | None:
     return root
 
 
+def _without_end_tags(pattern: re.Pattern[bytes], data: bytes) -> bytes:
+    """data with pattern's matches removed, copied only when there is one.
+
+    Pages have their </html> near the end: the page is scanned once up to it
+    and only what follows is searched again.
+    """
+    match = pattern.search(data)
+    if match is None:
+        return data
+    return data[:match.start()] + pattern.sub(b"", data[match.end():])
+
+
 def _parse(data: bytes, encoding: str | None) -> tuple[etree._Element | None, bool]:
     """The parsed tree, and whether the parser stopped at its nesting limit."""
     # A parser per call: lxml parsers are not safe to share between threads.
-    parser = lxml_html.HTMLParser(encoding=encoding, **_PARSER_OPTIONS)
+    # etree's parser, not lxml.html's: the tree is the same, but lxml.html
+    # calls back into Python to pick a class for every element the walk meets.
+    parser = etree.HTMLParser(encoding=encoding, **_PARSER_OPTIONS)
     try:
         root = etree.fromstring(data, parser)
     except etree.ParserError:
@@ -188,111 +214,180 @@ def _element_end(text: str, name: str, pos: int) -> int:
     return len(text)
 
 
-def _is_hidden(element: etree._Element) -> bool:
-    if element.tag == "noscript":
-        return True
-    attrib = element.attrib
-    if "hidden" in attrib or attrib.get("aria-hidden") == "true":
-        return True
-    style = attrib.get("style")
+def _hidden_style(style: str | None) -> bool:
     return bool(style and _HIDDEN_STYLE.search(style))
 
 
-def _element_tokens(element: etree._Element) -> list[str]:
-    raw = f"{element.get('class', '')} {element.get('id', '')}".lower()
-    return [t for t in _TOKEN_SPLIT.split(raw) if t][:MAX_TOKENS_PER_ELEMENT]
+def _tokens(class_value: str | None, id_value: str | None) -> str:
+    """The class and id tokens of an element, space-separated."""
+    # Split at runs of white space, "_" and "-"; str.split's white space is
+    # the same as a str pattern's \s.
+    raw = f"{class_value or ''} {id_value or ''}".lower().replace("_", " ").replace("-", " ")
+    return " ".join(raw.split()[:MAX_TOKENS_PER_ELEMENT])
 
 
-class _Collector:
-    """Accumulates text into blocks while the tree is walked."""
+# What the walk does at an element, as bits, decided once per tag name.
+_SKIP = 1          # holds no reader's text: neither it nor its content is read
+_BREAK_BEFORE = 2  # the line before it ends where it starts
+_BREAK_AFTER = 4   # its own line ends where it ends
+_LINK = 8
 
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.structure = Structure()
-        self._parts: list[str] = []
-        self._link_chars = 0
+# Tag names are chosen by the page, so what is cached about them is bounded;
+# past the bound they are worked out each time.
+_CACHE_SIZE = 4096
+_ACTIONS: dict[object, int] = {}
+_NAMES: dict[str, str] = {}
 
-    def add(self, text: str | None, in_link: bool) -> None:
-        if text:
-            self._parts.append(text)
-            if in_link:
-                self._link_chars += len(text.strip())
 
-    def flush(self, stack: list[tuple[str, list[str]]], regions: frozenset[str]) -> None:
-        text = _SPACE.sub(" ", "".join(self._parts)).strip()
-        link_chars, self._parts, self._link_chars = self._link_chars, [], 0
-        if not text:
-            return
-        block_tag = next((tag for tag, _ in reversed(stack) if tag in BLOCK_TAGS), "body")
-        self.texts.append(text)
-        s = self.structure
-        s.tags.append(block_tag)
-        s.paths.append(" ".join(tag for tag, _ in stack))
-        s.tokens.append(" ".join(t for _, tokens in stack for t in tokens))
-        s.regions.append(regions)
-        s.link_density.append(min(1.0, link_chars / max(1, len(text))))
-        s.depth.append(len(stack))
+def _action(tag: object) -> int:
+    if not isinstance(tag, str):                 # comments, processing instructions, entities
+        return _SKIP
+    name = tag.lower()
+    if name in INVISIBLE_TAGS:
+        return _SKIP
+    return ((_BREAK_BEFORE if _name(tag) in BLOCK_TAGS or name in LINE_BREAK_TAGS else 0)
+            | (_BREAK_AFTER if name in BLOCK_TAGS or name == "head" else 0)
+            | (_LINK if name == "a" else 0))
+
+
+def _name(tag: str) -> str:
+    """The tag as paths record it."""
+    name = tag.lower()
+    # libxml2 leaves elements it does not know as body content (<nav>,
+    # <section>, custom elements) inside <head> when they come before the body
+    # starts; browsers put them in the body.
+    return "body" if name == "head" else name
+
+
+# Where a line sits, shared by every line that ends inside one element:
+# (block tag, path, tokens, regions, depth).
+_Context = tuple[str, str, str, frozenset, int]
+_TOP: _Context = ("body", "", "", frozenset(), 0)   # outside the root element
+
+
+def _contexts(elements: list[etree._Element | None]) -> list[_Context]:
+    """The context of each element, built from its ancestors' (each worked out once)."""
+    known: dict[etree._Element | None, _Context] = {None: _TOP}
+    page_tokens: dict[tuple[str | None, str | None], str] = {}   # pages repeat their classes
+    names = _NAMES
+    out = []
+    for element in elements:
+        context = known.get(element)
+        if context is None:
+            # A loop up the ancestors, not recursion: pages nest deeper than
+            # Python's recursion limit.
+            chain = []
+            while (context := known.get(element)) is None:
+                chain.append(element)
+                element = element.getparent()
+            for element in reversed(chain):
+                block_tag, path, tokens, regions, depth = context
+                tag = element.tag
+                name = names.get(tag)
+                if name is None:
+                    name = _name(tag)
+                    if len(names) < _CACHE_SIZE:
+                        names[tag] = name
+                if name in BLOCK_TAGS:
+                    block_tag = name
+                path = f"{path} {name}" if path else name
+                get = element.get
+                key = (get("class"), get("id"))
+                if key != (None, None):
+                    own = page_tokens.get(key)
+                    if own is None:
+                        own = page_tokens[key] = _tokens(*key)
+                    if own:
+                        tokens = f"{tokens} {own}" if tokens else own
+                if name in REGION_TAGS:
+                    regions = regions | {name}
+                if HIDDEN_REGION not in regions and (
+                        tag == "noscript" or get("hidden") is not None
+                        or get("aria-hidden") == "true" or _hidden_style(get("style"))):
+                    regions = regions | {HIDDEN_REGION}
+                context = (block_tag, path, tokens, regions, depth + 1)
+                known[element] = context
+        out.append(context)
+    return out
 
 
 def html_to_page(content: str | bytes) -> Page:
     """Turn an HTML page into numbered lines with their structure."""
     root = parse(content)
-    collector = _Collector()
+    texts: list[str] = []
+    structure = Structure()
     if root is not None:
-        _walk(root, collector)
-    n = len(collector.texts)
+        texts, ends, link_chars = _lines(root)
+        if texts:
+            (structure.tags, structure.paths, structure.tokens, structure.regions,
+             structure.depth) = map(list, zip(*_contexts(ends)))
+            structure.link_density = [min(1.0, chars / max(1, len(text)))
+                                      for chars, text in zip(link_chars, texts)]
+    n = len(texts)
     return Page(
-        texts=collector.texts,
+        texts=texts,
         numbers=list(range(1, n + 1)),
         gap_before=[False] * n,
-        structure=collector.structure,
+        structure=structure,
     )
 
 
-def _walk(root: etree._Element, out: _Collector) -> None:
-    # An explicit stack instead of recursion: pages nest deeper than Python's
-    # recursion limit.
-    stack: list[tuple[str, list[str]]] = []
-    region_stack: list[frozenset[str]] = [frozenset()]
-    link_depth = 0
-    skip_depth = 0
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        tag = element.tag if isinstance(element.tag, str) else ""
+def _lines(root: etree._Element) -> tuple[list[str], list[etree._Element | None], list[int]]:
+    """The text under root cut into lines: each line's text, the element it ends in, its link characters.
+
+    A line ends where a block-level element (or <br>) starts, in the block's
+    parent, and where a block ends, in the block. Link characters are those
+    of the line's text inside <a>, each piece of text stripped. The walk does
+    as little as it can per element: it runs for every element of the page.
+    """
+    texts: list[str] = []
+    ends: list[etree._Element | None] = []
+    link_counts: list[int] = []
+    # The pieces of text of the line being read. A line never starts with
+    # white space (it would be stripped; inside a link it counts for
+    # nothing), so a line is under way only once it has something to show.
+    parts: list[str] = []
+    link_chars = link_depth = 0
+    actions = _ACTIONS
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag
+        action = actions.get(tag)
+        if action is None:
+            action = _action(tag)
+            if len(actions) < _CACHE_SIZE:
+                actions[tag] = action
         if event == "start":
-            if skip_depth or not tag or tag.lower() in INVISIBLE_TAGS:
-                skip_depth += 1
-                continue
-            tag = tag.lower()
-            if tag == "head":
-                # libxml2 leaves elements it does not know as body content
-                # (<nav>, <section>, custom elements) inside <head> when they
-                # come before the body starts; browsers put them in the body.
-                tag = "body"
-            if tag in BLOCK_TAGS or tag in LINE_BREAK_TAGS:
-                out.flush(stack, region_stack[-1])
-            regions = region_stack[-1]
-            if tag in REGION_TAGS:
-                regions = regions | {tag}
-            if HIDDEN_REGION not in regions and _is_hidden(element):
-                regions = regions | {HIDDEN_REGION}
-            stack.append((tag, _element_tokens(element)))
-            region_stack.append(regions)
-            if tag == "a":
-                link_depth += 1
-            out.add(element.text, link_depth > 0)
+            if action:
+                if action & _SKIP:
+                    walker.skip_subtree()
+                    continue
+                if action & _BREAK_BEFORE and parts:
+                    texts.append(" ".join("".join(parts).split()))
+                    ends.append(element.getparent())
+                    link_counts.append(link_chars)
+                    parts = []
+                    link_chars = 0
+                if action & _LINK:
+                    link_depth += 1
+            text = element.text
         else:
-            if skip_depth:
-                skip_depth -= 1
-                if skip_depth == 0 and stack:
-                    out.add(element.tail, link_depth > 0)
-                continue
-            tag = tag.lower()
-            if tag in BLOCK_TAGS or tag == "head":
-                out.flush(stack, region_stack[-1])
-            stack.pop()
-            region_stack.pop()
-            if tag == "a":
-                link_depth -= 1
-            if stack:
-                out.add(element.tail, link_depth > 0)
-    out.flush(stack, region_stack[-1])
+            if action:
+                if action & _BREAK_AFTER and parts:
+                    texts.append(" ".join("".join(parts).split()))
+                    ends.append(element)
+                    link_counts.append(link_chars)
+                    parts = []
+                    link_chars = 0
+                if action & _LINK:
+                    link_depth -= 1
+            text = element.tail if element is not root else None
+        if text and (parts or not text.isspace()):
+            parts.append(text)
+            if link_depth:
+                link_chars += len(text.strip())
+    if parts:
+        texts.append(" ".join("".join(parts).split()))
+        ends.append(None)
+        link_counts.append(link_chars)
+    return texts, ends, link_counts
