@@ -26,8 +26,8 @@ DEFAULT_THREADS = 8
 # batch (server/batching.py). A batch holds at most this many documents and
 # lines: per-call fixed costs are well amortised by then, and one huge page
 # does not hold up many small ones. A document over the lines budget goes alone.
-DEFAULT_BATCH_MAX_DOCUMENTS = 32
-DEFAULT_BATCH_MAX_LINES = 4096
+DEFAULT_BATCH_MAX_DOCUMENTS = 64
+DEFAULT_BATCH_MAX_LINES = 2048
 # CleanStream documents read ahead of the responses (and so labeled together).
 DEFAULT_STREAM_MAX_IN_FLIGHT = 32
 LOG_FORMATS = ("text", "json")
