@@ -27,6 +27,7 @@ from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.batching import Batcher, Closed
 from server.config import Settings, parse_settings
 from server.main import Server
+from server.servicer import DeclutterServicer, ModelHolder
 
 TIMEOUT = 30  # seconds any single wait in these tests may take at most
 POISON = "POISON-PILL-LINE"
@@ -384,12 +385,21 @@ def test_a_cancelled_call_is_not_labeled(server, stub, recorder):
     assert "Cancelled while queued" not in recorder.seen()
 
 
-def test_a_stream_is_labeled_in_batches_and_answered_in_order(server, stub, recorder, documents):
+def test_a_stream_is_labeled_in_batches_and_answered_in_order(server, stub, recorder, documents,
+                                                            caplog):
     real = recorder.served
+    registry = server.telemetry.metrics.registry
+
+    def sample(name, **labels):
+        return registry.get_sample_value(name, labels) or 0
+
+    batches_before = sample("declutter_batch_documents_count")
+    documents_before = sample("declutter_batch_documents_sum")
+    lines_before = sample("declutter_lines_total", format="PLAIN_TEXT")
     texts = documents[:40]
     requests = [text_request(t, f"s{i}") for i, t in enumerate(texts)]
     requests.insert(7, pb.CleanRequest(document=pb.Document(content="no format", id="bad")))
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool, caplog.at_level(logging.INFO, logger="declutter.requests"):
         held = hold_labeler(stub, recorder, pool)
         stream = pool.submit(lambda: list(stub.CleanStream(iter(requests), timeout=TIMEOUT)))
         wait_until(lambda: server.batcher.queued() == len(texts), "the stream's documents queue")
@@ -403,6 +413,21 @@ def test_a_stream_is_labeled_in_batches_and_answered_in_order(server, stub, reco
         assert not response.HasField("error")
         assert_same_as_in_process(response, text, real)
     assert [len(call) for call in recorder.calls] == [1, len(texts)]
+    # Figures stay per document although the documents were labeled together.
+    assert sample("declutter_batch_documents_count") - batches_before == 2
+    assert sample("declutter_batch_documents_sum") - documents_before == 1 + len(texts)
+    assert sample("declutter_lines_total", format="PLAIN_TEXT") - lines_before == \
+        2 + sum(len(r.lines) for r in good)
+    records = {r.document_id: r for r in caplog.records
+               if r.getMessage() == "request" and getattr(r, "stream_index", None) is not None}
+    for index, response in enumerate(responses):
+        record = records[response.id]
+        assert record.stream_index == index
+        if response.HasField("error"):
+            assert record.outcome == "INVALID_ARGUMENT" and not hasattr(record, "lines")
+        else:
+            assert record.lines == len(response.lines) and record.outcome == "OK"
+            assert record.body_lines == sum(line.label == pb.BODY for line in response.lines)
 
 
 def test_a_stream_whose_client_waits_for_each_answer_is_served(stub, documents):
@@ -482,3 +507,29 @@ def test_batch_settings_come_from_flags_and_environment():
     for flag in ("--batch-max-documents", "--batch-max-lines", "--stream-max-in-flight"):
         with pytest.raises(SystemExit):
             parse_settings([flag, "0"], {})
+
+
+class AbortingContext:
+    """Just enough of a servicer context for a call that never reaches the model."""
+
+    def time_remaining(self):
+        return None
+
+    def is_active(self):
+        return True
+
+    def abort(self, code, message):
+        raise grpc.RpcError(code, message)
+
+
+def test_a_call_once_the_batcher_is_closed_is_unavailable():
+    holder = ModelHolder()
+    holder.set(Model(estimator=None, metadata={"version": "never-used"}))
+    batcher = Batcher()
+    batcher.close()
+    servicer = DeclutterServicer(holder, batcher=batcher)
+    with pytest.raises(grpc.RpcError) as err:
+        servicer.Clean(text_request("A document\nfor a stopping server", "late"),
+                       AbortingContext())
+    code, message = err.value.args
+    assert code == grpc.StatusCode.UNAVAILABLE and "stopping" in message
