@@ -15,7 +15,7 @@ synthetic articles when it is absent or with --synthetic), in one run:
    tool is timed on each page in turn, so interference hits them all alike;
 3. over gRPC on loopback against `python -m server` subprocesses: Clean
    requests/s and p50/p95/p99 latency at concurrency 1, 8 and 32, CleanStream
-   documents/s, and Clean at concurrency 32 against `--workers 2`;
+   documents/s, and Clean at concurrency 1, 8 and 32 against `--workers 2`;
 4. the server's peak resident memory per worker (VmHWM), its model load time
    (from its log) and the time from process start to health SERVING.
 
@@ -712,9 +712,11 @@ def measure_grpc(pages: list[BenchPage], model_arg: str | None, seconds: float, 
             time.sleep(0.02)
         double["all_listening_s"] = round(time.perf_counter() - server.started, 3)
         double["listeners"] = listeners(port)
-        log(f"gRPC: Clean at concurrency {WORKERS_CONCURRENCY}, two workers")
-        double["unary"] = {str(WORKERS_CONCURRENCY): run_unary(
-            address, requests, WORKERS_CONCURRENCY, seconds, cap, server)}
+        double["unary"] = {}
+        for concurrency in sorted({*CONCURRENCY_LEVELS, WORKERS_CONCURRENCY}):
+            log(f"gRPC: Clean at concurrency {concurrency}, two workers")
+            double["unary"][str(concurrency)] = run_unary(address, requests, concurrency,
+                                                          seconds, cap, server)
         double["memory"] = server.memory()
     finally:
         server.stop()

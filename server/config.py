@@ -22,6 +22,14 @@ DEFAULT_GRACE_SECONDS = 10.0
 # round robin) they spread over pods added since they connected.
 DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300.0
 DEFAULT_THREADS = 8
+# Documents of concurrent calls are labeled together, one model call for a
+# batch (server/batching.py). A batch holds at most this many documents and
+# lines: per-call fixed costs are well amortised by then, and one huge page
+# does not hold up many small ones. A document over the lines budget goes alone.
+DEFAULT_BATCH_MAX_DOCUMENTS = 64
+DEFAULT_BATCH_MAX_LINES = 2048
+# CleanStream documents read ahead of the responses (and so labeled together).
+DEFAULT_STREAM_MAX_IN_FLIGHT = 32
 LOG_FORMATS = ("text", "json")
 # 0: no metrics endpoint. Off by default so that several servers on one host
 # (and the test suite's) never fight over a second fixed port; the Docker
@@ -48,6 +56,9 @@ class Settings:
     tls_key: str = ""
     tls_client_ca: str = ""  # empty: clients need no certificate
     watch_model_seconds: float = 0.0  # 0: reload on SIGHUP only
+    batch_max_documents: int = DEFAULT_BATCH_MAX_DOCUMENTS
+    batch_max_lines: int = DEFAULT_BATCH_MAX_LINES
+    stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT
 
     @property
     def address(self) -> str:
@@ -79,6 +90,11 @@ _OPTIONS: dict[str, tuple[type, str]] = {
                            "signed by one (mutual TLS; needs --tls-cert)"),
     "watch_model_seconds": (float, "look for a changed model file this often and reload "
                                    "it; 0 turns watching off (SIGHUP always reloads)"),
+    "batch_max_documents": (int, "most documents of concurrent calls labeled in one model call"),
+    "batch_max_lines": (int, "most lines labeled in one model call (a larger document "
+                             "goes alone)"),
+    "stream_max_in_flight": (int, "most documents of one CleanStream read ahead of its "
+                                  "responses, to be labeled together"),
 }
 
 
@@ -121,6 +137,9 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--threads must be at least 1, got {settings.threads}")
     if settings.max_message_bytes < 1024:
         problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
+    for name in ("batch_max_documents", "batch_max_lines", "stream_max_in_flight"):
+        if getattr(settings, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
     if settings.max_lines < 1 or settings.max_line_chars < 1:
         problems.append("--max-lines and --max-line-chars must be at least 1")
     if settings.max_connection_age_seconds < 0:

@@ -29,6 +29,7 @@ from classifier.limits import Limits
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
+from server.batching import Batcher
 from server.config import Settings, parse_settings
 from server.reload import Reloader
 from server.servicer import DeclutterServicer, ModelHolder
@@ -74,7 +75,11 @@ class Server:
         self.grpc = grpc.server(pool, options=options, interceptors=[self.telemetry])
         limits = Limits(max_document_bytes=settings.max_message_bytes,
                         max_lines=settings.max_lines, max_line_chars=settings.max_line_chars)
-        pb_grpc.add_DeclutterServicer_to_server(DeclutterServicer(self.models, limits), self.grpc)
+        self.batcher = Batcher(settings.batch_max_documents, settings.batch_max_lines,
+                               on_batch=self.telemetry.batch_labeled)
+        pb_grpc.add_DeclutterServicer_to_server(
+            DeclutterServicer(self.models, limits, self.batcher, settings.stream_max_in_flight),
+            self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc)
@@ -154,6 +159,10 @@ class Server:
             self.reloader.stop()
         grace = self.settings.grace_seconds if grace is None else grace
         self.grpc.stop(grace).wait()
+        # Calls still running past the grace period get their documents
+        # labeled (or dropped, once their callers are gone) before the
+        # labeling thread stops.
+        self.batcher.close()
         self.telemetry.close()
 
 

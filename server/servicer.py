@@ -7,7 +7,9 @@ labels is the classifier's.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+from concurrent.futures import Future
 from typing import Callable, Iterator
 
 import grpc
@@ -16,9 +18,11 @@ from classifier.errors import DocumentError
 from classifier.limits import LimitExceeded, Limits
 from classifier.labels import LABELS
 from classifier.model import Model
-from classifier.pipeline import Cleaned, Format, clean
+from classifier.pipeline import Cleaned, Format, read_page
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
+from server.batching import Batcher, Closed
+from server.config import DEFAULT_STREAM_MAX_IN_FLIGHT
 from server.telemetry import report_document
 
 log = logging.getLogger("declutter.server")
@@ -136,31 +140,52 @@ LIMIT_FLAGS = {"max_document_bytes": "--max-message-bytes", "max_lines": "--max-
 
 
 class DeclutterServicer(pb_grpc.DeclutterServicer):
-    def __init__(self, models: ModelHolder, limits: Limits | None = None) -> None:
+    """Each call reads its document into lines in its own thread; the lines
+    are labeled by the batcher, together with those of concurrent calls."""
+
+    def __init__(self, models: ModelHolder, limits: Limits | None = None,
+                 batcher: Batcher | None = None,
+                 stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT) -> None:
         self.models = models
         self.limits = limits or Limits()
+        self.batcher = batcher or Batcher()
+        self.stream_max_in_flight = stream_max_in_flight
 
-    def _clean(self, request: pb.CleanRequest,
-               checkpoint: Callable[[], None]) -> pb.CleanResponse:
+    def _submit(self, request: pb.CleanRequest,
+                checkpoint: Callable[[], None]) -> tuple[Model, Future]:
+        """Read the document and queue it to be labeled."""
         checkpoint()
         model = self.models.get()  # once: a reload during the call does not change it
         content, fmt = to_domain(request)
         try:
-            cleaned = clean(model, content, fmt, self.limits, checkpoint)
+            page = read_page(content, fmt, self.limits)
         except LimitExceeded as exc:
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"{exc} (server setting {LIMIT_FLAGS[exc.limit]}); "
                                "split the document or send less of it") from None
         except DocumentError as exc:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        try:
+            # The batcher runs the checkpoint just before labeling: a caller
+            # gone while queued costs no model time.
+            return model, self.batcher.submit(model, page, checkpoint)
+        except Closed:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE,
+                               "the server is stopping; retry (on another replica)") from None
+
+    def _respond(self, request: pb.CleanRequest, model: Model, labeled: Future,
+                 checkpoint: Callable[[], None]) -> pb.CleanResponse:
+        cleaned = labeled.result()
+        checkpoint()
         response = to_response(request, cleaned, model)
         report_document(lines=len(cleaned.labels), body_lines=cleaned.labels.count("BODY"),
                         model_version=model.version)
         return response
 
     def Clean(self, request, context):
+        checkpoint = caller_waiting(context)
         try:
-            return self._clean(request, caller_waiting(context))
+            return self._respond(request, *self._submit(request, checkpoint), checkpoint)
         except RequestError as exc:
             if exc.code in GONE_CODES:
                 log.info("stopped id=%r: %s", request.document.id, exc.message)
@@ -171,31 +196,74 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
                           "the document could not be cleaned (server error; it is logged)")
 
     def CleanStream(self, request_iterator, context) -> Iterator[pb.CleanResponse]:
+        """Documents are read and queued for labeling on a thread of the
+        stream's own, up to stream_max_in_flight ahead of the responses, so
+        that several of them are labeled together; the responses go out in
+        request order. Reading on its own thread also serves a client that
+        sends its next document only after the previous answer."""
         checkpoint = caller_waiting(context)
-        requests = iter(request_iterator)
-        while True:
+        room = threading.Semaphore(self.stream_max_in_flight)
+        queued: queue.SimpleQueue = queue.SimpleQueue()  # (request, (model, Future) | error) | None
+        stopping = threading.Event()
+
+        def read() -> None:
+            requests = iter(request_iterator)
             try:
-                request = next(requests)
-            except StopIteration:
-                return
-            except grpc.RpcError:  # reading on fails once the call is cancelled
-                log.info("stream stopped: the call was cancelled")
-                return
-            try:
-                yield self._clean(request, checkpoint)
-            except RequestError as exc:
-                if exc.code in GONE_CODES:
-                    # The stream is over for the caller: no more documents.
-                    log.info("stream stopped at id=%r: %s", request.document.id, exc.message)
-                    return
-                yield pb.CleanResponse(id=request.document.id,
-                                       error=pb.Error(code=exc.code.value[0], message=exc.message))
-            except Exception:
-                log.exception("failed to clean id=%r", request.document.id)
-                yield pb.CleanResponse(
-                    id=request.document.id,
-                    error=pb.Error(code=grpc.StatusCode.INTERNAL.value[0],
-                                   message="the document could not be cleaned (server error; it is logged)"))
+                while True:
+                    room.acquire()
+                    if stopping.is_set():
+                        return
+                    try:
+                        request = next(requests)
+                    except StopIteration:
+                        return
+                    except grpc.RpcError:  # reading on fails once the call is cancelled
+                        log.info("stream stopped: the call was cancelled")
+                        return
+                    try:
+                        queued.put((request, self._submit(request, checkpoint)))
+                    except Exception as exc:  # answered in its turn, like any other outcome
+                        queued.put((request, exc))
+            finally:
+                queued.put(None)
+
+        threading.Thread(target=read, name="declutter-stream-reader", daemon=True).start()
+        try:
+            while (item := queued.get()) is not None:
+                request, outcome = item
+                try:
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    response = self._respond(request, *outcome, checkpoint)
+                except RequestError as exc:
+                    if exc.code in GONE_CODES:
+                        # The stream is over for the caller: no more documents.
+                        log.info("stream stopped at id=%r: %s", request.document.id, exc.message)
+                        return
+                    response = pb.CleanResponse(
+                        id=request.document.id,
+                        error=pb.Error(code=exc.code.value[0], message=exc.message))
+                except Exception:
+                    log.exception("failed to clean id=%r", request.document.id)
+                    response = pb.CleanResponse(
+                        id=request.document.id,
+                        error=pb.Error(code=grpc.StatusCode.INTERNAL.value[0],
+                                       message="the document could not be cleaned "
+                                               "(server error; it is logged)"))
+                yield response
+                room.release()
+        finally:
+            # However the stream ends, its documents still queued are dropped
+            # and the reader stops at its next document.
+            stopping.set()
+            room.release()
+            while True:
+                try:
+                    item = queued.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None and not isinstance(item[1], Exception):
+                    item[1][1].cancel()
 
     def GetModelInfo(self, request, context):
         try:

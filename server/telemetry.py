@@ -51,6 +51,7 @@ CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 DOCUMENT_BYTES_BUCKETS = tuple(1024 * 4 ** i for i in range(9))  # 1 KiB .. 64 MiB
+BATCH_DOCUMENTS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 # Fields of a request record, in the order the text format prints them.
 RECORD_FIELDS = ("request_id", "method", "document_id", "stream_index", "format",
@@ -124,6 +125,9 @@ class Metrics:
                              ["format"], registry=r)
         self.body_lines = Counter("declutter_body_lines", "lines labeled BODY", ["format"],
                                   registry=r)
+        self.batch_documents = Histogram(
+            "declutter_batch_documents", "documents labeled together in one model call",
+            buckets=BATCH_DOCUMENTS_BUCKETS, registry=r)
         # 1 for the model a worker serves; with workers, one series per worker
         # (label pid), dropped when the worker exits.
         self.model = Gauge("declutter_model_info", "the model being served",
@@ -266,6 +270,12 @@ class Telemetry(grpc.ServerInterceptor):
     @property
     def model_version(self) -> str | None:
         return self._model[0] if self._model else None
+
+    # -- batches --------------------------------------------------------------
+
+    def batch_labeled(self, documents: int, lines: int) -> None:
+        """Called by the batcher after each model call."""
+        self.metrics.batch_documents.observe(documents)
 
     # -- the metrics endpoint -------------------------------------------------
 

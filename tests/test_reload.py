@@ -162,14 +162,15 @@ def test_a_call_in_flight_finishes_on_the_model_it_started_with(tiny_estimator):
     holder = ModelHolder()
     holder.set(old)
     servicer = DeclutterServicer(holder)
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         in_flight = pool.submit(servicer.Clean, request(id="first"), FakeContext())
         assert old.estimator.entered.wait(10)
         holder.set(Model(estimator=tiny_estimator, metadata={"version": "new"}))
-        later = servicer.Clean(request(id="second"), FakeContext())
+        # One thread labels: the later call waits for the first call's batch.
+        later = pool.submit(servicer.Clean, request(id="second"), FakeContext())
         gate.set()
         assert in_flight.result(timeout=10).model_version == "old"
-    assert later.model_version == "new"
+        assert later.result(timeout=10).model_version == "new"
 
 
 def test_watching_reloads_a_replaced_model(models_dir):
