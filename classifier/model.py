@@ -35,6 +35,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.validation import check_is_fitted
 
+from classifier.fastpredict import LinearStage, TreeStage, compile_linear, compile_trees
 from classifier.features import Featurizer, PageFeatures
 from classifier.labels import LABELS
 from classifier.lines import Page
@@ -44,6 +45,9 @@ MODEL_FORMAT_VERSION = 2  # 2: features hashed by classifier.hashing
 CHECKSUM_SUFFIX = ".sha256"
 PROBABILITY_OFFSETS = (-3, -2, -1, 1, 2, 3)  # neighbours whose stage-1 view a line sees
 PROBABILITY_RUN = 6                          # lines each side averaged into the run's view
+# Inference evaluators built from the fitted stages (classifier.fastpredict):
+# derived data, kept out of the model file.
+_FAST_STAGES = "_fast_stages"
 
 
 class LineRef(NamedTuple):
@@ -200,7 +204,12 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
         Features are per page; each stage is one model call for all pages
         together, since a call's fixed cost outweighs a short page's lines.
+        The stages run on `classifier.fastpredict`'s evaluators of the fitted
+        estimators (same numbers as their predict_proba, to rounding).
         """
+        return self._pages_proba(pages, fast=True)
+
+    def _pages_proba(self, pages: Sequence[Page], fast: bool) -> list[np.ndarray]:
         check_is_fitted(self, "stage2_")
         out = [np.zeros((0, len(self.classes_))) for _ in pages]
         filled = [i for i, p in enumerate(pages) if len(p)]
@@ -209,13 +218,37 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         features = [self.featurizer_.page(pages[i]) for i in filled]
         bounds = np.cumsum([0] + [len(pages[i]) for i in filled])
         spans = list(zip(bounds[:-1], bounds[1:]))
-        probs1 = self.stage1_.predict_proba(
-            sp.vstack([self._stage1_input(f) for f in features], format="csr"))
-        probs2 = self.stage2_.predict_proba(
-            np.vstack([self._stage2_input(f, probs1[a:b]) for f, (a, b) in zip(features, spans)]))
+        linear, trees = self.fast_stages() if fast else (None, None)
+        if linear is not None:
+            probs1 = linear.predict_proba(
+                _vstack_csr([f.text for f in features]), np.vstack([f.dense for f in features]))
+        else:
+            probs1 = self.stage1_.predict_proba(
+                sp.vstack([self._stage1_input(f) for f in features], format="csr"))
+        X2 = np.vstack([self._stage2_input(f, probs1[a:b]) for f, (a, b) in zip(features, spans)])
+        probs2 = trees.predict_proba(X2) if trees is not None else self.stage2_.predict_proba(X2)
         for i, (a, b) in zip(filled, spans):
             out[i] = probs2[a:b]
         return out
+
+    def fast_stages(self) -> tuple[LinearStage | None, TreeStage | None]:
+        """The stages' numpy evaluators, built on first use (None: a stage
+        they do not cover, which then runs on scikit-learn)."""
+        check_is_fitted(self, "stage2_")
+        cached = self.__dict__.get(_FAST_STAGES)
+        fitted = (self.stage1_, self.scaler_, self.stage2_)
+        if cached is None or any(a is not b for a, b in zip(cached[0], fitted)):
+            cached = (fitted, compile_linear(self.stage1_, self.scaler_,
+                                             self.featurizer_.n_text_features),
+                      compile_trees(self.stage2_))
+            setattr(self, _FAST_STAGES, cached)
+        return cached[1], cached[2]
+
+    def __getstate__(self) -> dict:
+        # A copy: object.__getstate__ may hand back the live __dict__.
+        state = dict(super().__getstate__())
+        state.pop(_FAST_STAGES, None)
+        return state
 
     def predict_proba(self, X: Sequence[LineRef]) -> np.ndarray:
         pages, page_of_row = _unique_pages(X)
@@ -236,6 +269,12 @@ def _slim(model: SGDClassifier) -> SGDClassifier:
         if hasattr(model, name):
             delattr(model, name)
     return model
+
+
+def _vstack_csr(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+    if len(blocks) == 1:
+        return blocks[0]
+    return sp.vstack(blocks, format="csr")
 
 
 def _gather(blocks, page_of_row: np.ndarray, rows: np.ndarray):
@@ -408,6 +447,7 @@ def load_model(path: str | os.PathLike) -> Model:
     if getattr(estimator, "dense_columns_", None) != estimator.featurizer_.dense_columns:
         raise ModelError(f"{path} was trained with other features than this version of "
                          "declutter computes; retrain it with this version")
+    estimator.fast_stages()  # built now rather than in the first request
     return Model(estimator=estimator, metadata=metadata, sha256=actual)
 
 
