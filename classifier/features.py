@@ -18,7 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from classifier.lines import Page
-from classifier.hashing import char_ngram_features, to_matrix, token_features, word_features
+from classifier.hashing import (char_ngram_features, hashed_counts, row_pointers, to_matrix,
+                                token_features, word_features)
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
 
@@ -80,6 +81,24 @@ def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
     return folded
 
 
+def _fold_entries(entries, shape: tuple[int, int], n_features: int):
+    """_fold of the matrix with these (rows, columns, values) (through
+    scipy's sum of duplicates: its float32 sums in its order)."""
+    rows, columns, values = entries
+    n_rows = shape[0]
+    folded = _fold(sp.csr_matrix((values, columns, row_pointers(rows, n_rows)), shape=shape),
+                   n_features)
+    return np.repeat(np.arange(n_rows), np.diff(folded.indptr)), folded.indices, folded.data
+
+
+def _shift_entries(entries, n_rows: int, offset: int):
+    """_shift_sparse of the matrix with these (rows, columns, values)."""
+    rows, columns, values = entries
+    moved = rows - offset
+    keep = (moved >= 0) & (moved < n_rows)
+    return moved[keep], columns[keep], values[keep]
+
+
 def _run_mean(matrix: np.ndarray, window: int) -> np.ndarray:
     """Mean of each row's +-window neighbourhood, the row itself included."""
     n = len(matrix)
@@ -135,28 +154,46 @@ class Featurizer:
         if not n:
             return PageFeatures(text=sp.csr_matrix((0, self.n_text_features), dtype=np.float32),
                                 dense=dense)
-        words = to_matrix(*word_features(joined), n, self.word_features)
-        context = _fold(words, self.context_features)
-        chars = char_ngram_features(joined, CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS)
-        text = sp.hstack([
-            words,
-            to_matrix(*chars, n, self.char_features),
-            _shift_sparse(context, -1),
-            _shift_sparse(context, 1),
-            self._markup(page),
-        ], format="csr")
-        return PageFeatures(text=text, dense=dense)
+        return PageFeatures(text=self._text(page, joined), dense=dense)
 
-    def _markup(self, page: Page) -> sp.csr_matrix:
+    def _text(self, page: Page, joined: Joined) -> sp.csr_matrix:
+        """hstack([words, chars, context of line-1, context of line+1, markup]),
+        assembled from (row, column, value) entries in one step."""
+        n = len(joined)
+        words = hashed_counts(*word_features(joined), n, self.word_features)
+        chars = hashed_counts(*char_ngram_features(joined, CHAR_NGRAM_SIZES,
+                                                   CHAR_NGRAM_MAX_CHARS), n, self.char_features)
+        context = _fold_entries(words, (n, self.word_features), self.context_features)
+        blocks = [words, chars, _shift_entries(context, n, -1), _shift_entries(context, n, 1)]
+        if page.structure is not None:
+            blocks.append(hashed_counts(*token_features(self._markup_tokens(page)), n,
+                                        self.markup_features))
+        widths = (self.word_features, self.char_features, self.context_features,
+                  self.context_features)
+        offsets = np.cumsum((0,) + widths)
+        rows = np.concatenate([b[0] for b in blocks])
+        columns = np.concatenate([b[1] + offset for b, offset in zip(blocks, offsets)])
+        # float64 as the old assembly made it; the values are float32's.
+        values = np.concatenate([b[2] for b in blocks]).astype(np.float64)
+        # Each block is in row order and the blocks in column order, so a
+        # stable sort by row gives sorted columns within each row.
+        order = np.argsort(rows, kind="stable")
+        return sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
+                             shape=(n, self.n_text_features))
+
+    def _markup_tokens(self, page: Page) -> list[list[str]]:
         s = page.structure
-        if s is None:
-            return sp.csr_matrix((len(page), self.markup_features), dtype=np.float32)
-        tokens = [
+        return [
             [f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
             + [f"cls:{t}" for t in tokens.split()]
             for tag, path, tokens in zip(s.tags, s.paths, s.tokens)
         ]
-        return to_matrix(*token_features(tokens), len(page), self.markup_features)
+
+    def _markup(self, page: Page) -> sp.csr_matrix:
+        if page.structure is None:
+            return sp.csr_matrix((len(page), self.markup_features), dtype=np.float32)
+        return to_matrix(*token_features(self._markup_tokens(page)), len(page),
+                         self.markup_features)
 
     def _dense(self, page: Page, joined: Joined) -> np.ndarray:
         n = len(joined)

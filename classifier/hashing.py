@@ -17,7 +17,6 @@ from operator import methodcaller
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from classifier.joined import Joined
 
@@ -49,14 +48,36 @@ def _crc32(tokens: list[str]) -> np.ndarray:
                            count=len(tokens))
 
 
+def hashed_counts(lines: np.ndarray, hashes: np.ndarray, n_lines: int,
+                  n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, values) of to_matrix's matrix, row by row and column
+    by column within a row, as plain arrays (no sparse matrix to build)."""
+    mask = n_features - 1
+    keys = np.asarray(lines, dtype=np.int64) * n_features + (hashes & np.uint64(mask)).astype(np.int64)
+    keys, counts = np.unique(keys, return_counts=True)
+    rows = keys // n_features
+    columns = keys & mask
+    counts = counts.astype(np.float64)
+    # As sklearn's l2 normalize of float32 counts: squares summed in float64
+    # (exact for counts), the division in float64 rounded to float32.
+    norms = np.sqrt(np.bincount(rows, weights=counts * counts, minlength=n_lines))
+    return rows, columns, (counts / norms[rows]).astype(np.float32)
+
+
 def to_matrix(lines: np.ndarray, hashes: np.ndarray, n_lines: int,
               n_features: int) -> sp.csr_matrix:
     """Counts of each hashed feature per line, rows scaled to unit length.
     n_features is a power of two, so the column is the hash's low bits."""
-    columns = (hashes & np.uint64(n_features - 1)).astype(np.int64)
-    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (lines, columns)),
-                           shape=(n_lines, n_features))
-    return normalize(matrix, copy=False)
+    rows, columns, values = hashed_counts(lines, hashes, n_lines, n_features)
+    return sp.csr_matrix((values, columns, row_pointers(rows, n_lines)),
+                         shape=(n_lines, n_features))
+
+
+def row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """CSR indptr of entries sorted by row."""
+    out = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=out[1:])
+    return out
 
 
 def word_features(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
