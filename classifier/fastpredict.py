@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 MASK_BITS = 16          # leaves per tree the uint16 masks can tell apart
-ROW_CHUNK = 128         # rows evaluated together: keeps the (splits x rows) tables in cache
+ROW_CHUNK = 192         # rows evaluated together: keeps the (splits x rows) tables in cache
 _MASK = np.uint16
 
 
@@ -39,9 +39,9 @@ def _lowest_zero_bit_table() -> np.ndarray:
     values = np.arange(1 << MASK_BITS, dtype=np.int64)
     free = ~values & ((1 << MASK_BITS) - 1)
     lowest = free & -free
-    out = np.full(1 << MASK_BITS, MASK_BITS, dtype=np.int64)
+    out = np.full(1 << MASK_BITS, MASK_BITS, dtype=np.uint8)  # small, so it stays in cache
     has = lowest > 0
-    out[has] = np.log2(lowest[has]).astype(np.int64)
+    out[has] = np.log2(lowest[has]).astype(np.uint8)
     return out
 
 
@@ -118,17 +118,21 @@ class TreeStage:
             splits.append(tree_splits)
             leaves.append(tree_leaves)
         slots = max(1, max(len(s) for s in splits))
-        self.feature = np.zeros((slots, n_trees), dtype=np.intp)
-        self.threshold = np.full((slots, n_trees, 1), np.inf)
-        self.missing_right = np.zeros((slots, n_trees, 1), dtype=bool)
+        feature = np.zeros((slots, n_trees), dtype=np.intp)
+        threshold = np.full((slots, n_trees), np.inf)
+        missing_left = np.ones((slots, n_trees), dtype=bool)
         self.rules_out = np.zeros((slots, n_trees, 1), dtype=_MASK)
         for t, tree_splits in enumerate(splits):
-            for s, (feature, threshold, missing_left, mask) in enumerate(tree_splits):
-                self.feature[s, t] = feature
-                self.threshold[s, t, 0] = threshold
-                self.missing_right[s, t, 0] = not missing_left
+            for s, (f, thr, left, mask) in enumerate(tree_splits):
+                feature[s, t], threshold[s, t], missing_left[s, t] = f, thr, left
                 self.rules_out[s, t, 0] = mask
-        self.feature = self.feature.ravel()
+        # Trees share many tests: each distinct one is made once per row.
+        tests = np.rec.fromarrays([feature.ravel(), threshold.ravel(), missing_left.ravel()])
+        unique, self.test_of_slot = np.unique(tests, return_inverse=True)
+        self.test_feature = np.asarray(unique["f0"], dtype=np.intp)
+        self.test_threshold = np.asarray(unique["f1"], dtype=np.float64)[:, None]
+        self.test_missing_right = ~np.asarray(unique["f2"], dtype=bool)[:, None]
+        self.test_of_slot = self.test_of_slot.ravel()
         self.shape = (slots, n_trees)
         # Leaf values of tree t at leaf_base[t] + (leaf's left-to-right place).
         self.leaf_base = np.cumsum([0] + [len(v) for v in leaves[:-1]]).astype(np.intp)[:, None]
@@ -139,18 +143,22 @@ class TreeStage:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, got shape {X.shape}")
-        out = np.empty((X.shape[0], self.n_classes))
-        for start in range(0, X.shape[0], ROW_CHUNK):
-            out[start:start + ROW_CHUNK] = self._raw_chunk(X[start:start + ROW_CHUNK])
+        n = X.shape[0]
+        if n <= ROW_CHUNK:
+            return self._raw_chunk(X)
+        out = np.empty((n, self.n_classes))
+        bounds = np.linspace(0, n, -(-n // ROW_CHUNK) + 1).astype(int)  # even chunks
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            out[a:b] = self._raw_chunk(X[a:b])
         return out
 
     def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
         n = X.shape[0]
-        columns = np.ascontiguousarray(X.T)[self.feature].reshape(*self.shape, n)
-        goes_right = columns > self.threshold
-        missing = np.isnan(columns)
-        if missing.any():  # NaN compares False; it goes where the split learnt
-            goes_right |= missing & self.missing_right
+        columns = np.ascontiguousarray(X.T)[self.test_feature]
+        goes_right = columns > self.test_threshold
+        if np.isnan(X).any():  # NaN compares False; it goes where the split learnt
+            goes_right |= np.isnan(columns) & self.test_missing_right
+        goes_right = goes_right[self.test_of_slot].reshape(*self.shape, n)
         ruled_out = np.bitwise_or.reduce(goes_right * self.rules_out, axis=0)
         values = self.leaf_values[self.leaf_base + self.lowest_free[ruled_out]]
         return values.reshape(-1, self.n_classes, n).sum(axis=0).T + self.baseline
