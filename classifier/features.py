@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from classifier.lines import Page
-from classifier.hashing import (char_ngram_features, hashed_counts, row_pointers, to_matrix,
+from classifier.hashing import (char_ngram_features, hashed_counts, row_pointers,
                                 token_features, word_features)
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
@@ -61,16 +61,6 @@ def _shift(matrix: np.ndarray, offset: int) -> np.ndarray:
     return out
 
 
-def _shift_sparse(matrix: sp.csr_matrix, offset: int) -> sp.csr_matrix:
-    n = matrix.shape[0]
-    rows = np.arange(n) + offset
-    valid = (rows >= 0) & (rows < n)
-    picker = sp.csr_matrix(
-        (np.ones(valid.sum()), (np.flatnonzero(valid), rows[valid])), shape=(n, n)
-    )
-    return picker @ matrix
-
-
 def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
     """The matrix hashed into n_features columns (a power of two dividing its
     own width, so a token lands where a vectorizer that size would put it)."""
@@ -92,7 +82,7 @@ def _fold_entries(entries, shape: tuple[int, int], n_features: int):
 
 
 def _shift_entries(entries, n_rows: int, offset: int):
-    """_shift_sparse of the matrix with these (rows, columns, values)."""
+    """The entries moved so row i holds row i+offset (rows past the ends dropped)."""
     rows, columns, values = entries
     moved = rows - offset
     keep = (moved >= 0) & (moved < n_rows)
@@ -166,8 +156,7 @@ class Featurizer:
         context = _fold_entries(words, (n, self.word_features), self.context_features)
         blocks = [words, chars, _shift_entries(context, n, -1), _shift_entries(context, n, 1)]
         if page.structure is not None:
-            blocks.append(hashed_counts(*token_features(self._markup_tokens(page)), n,
-                                        self.markup_features))
+            blocks.append(self._markup_entries(page.structure, n))
         widths = (self.word_features, self.char_features, self.context_features,
                   self.context_features)
         offsets = np.cumsum((0,) + widths)
@@ -181,19 +170,26 @@ class Featurizer:
         return sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
                              shape=(n, self.n_text_features))
 
-    def _markup_tokens(self, page: Page) -> list[list[str]]:
-        s = page.structure
-        return [
+    def _markup_entries(self, s, n: int):
+        """The markup block's entries. Lines of one block or list share their
+        tag, path and tokens, so each distinct combination is hashed once
+        and its row copied to every line that has it."""
+        index: dict[tuple[str, str, str], int] = {}
+        kind = np.fromiter((index.setdefault(key, len(index))
+                            for key in zip(s.tags, s.paths, s.tokens)), dtype=np.intp, count=n)
+        tokens = [
             [f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
-            + [f"cls:{t}" for t in tokens.split()]
-            for tag, path, tokens in zip(s.tags, s.paths, s.tokens)
+            + [f"cls:{t}" for t in classes.split()]
+            for tag, path, classes in index
         ]
-
-    def _markup(self, page: Page) -> sp.csr_matrix:
-        if page.structure is None:
-            return sp.csr_matrix((len(page), self.markup_features), dtype=np.float32)
-        return to_matrix(*token_features(self._markup_tokens(page)), len(page),
-                         self.markup_features)
+        rows, columns, values = hashed_counts(*token_features(tokens), len(tokens),
+                                              self.markup_features)
+        starts = row_pointers(rows, len(tokens))
+        counts = np.diff(starts)[kind]
+        total = int(counts.sum())
+        line_starts = np.cumsum(counts) - counts
+        picked = np.repeat(starts[kind] - line_starts, counts) + np.arange(total)
+        return np.repeat(np.arange(n), counts), columns[picked], values[picked]
 
     def _dense(self, page: Page, joined: Joined) -> np.ndarray:
         n = len(joined)
