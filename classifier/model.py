@@ -181,19 +181,34 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         return sp.hstack([features.text, sp.csr_matrix(dense)], format="csr")
 
     def _stage2_input(self, features: PageFeatures, probs: np.ndarray) -> np.ndarray:
-        n = len(probs)
-        cols = [features.dense, probs]
-        pad = max(abs(o) for o in PROBABILITY_OFFSETS)
-        zeros = np.zeros((pad, probs.shape[1]))
-        padded = np.vstack([zeros, probs, zeros])
+        return self._stage2_inputs(features.dense, probs, [(0, len(probs))])
+
+    def _stage2_inputs(self, dense: np.ndarray, probs: np.ndarray,
+                       spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Stage 2's rows for pages stacked in `dense` and `probs`, page i
+        being rows spans[i]: the line's dense features and stage-1 view, its
+        neighbours' (within its page), its run's and its page's mean."""
+        n, k = probs.shape
+        d = dense.shape[1]
+        out = np.zeros((n, d + k * (len(PROBABILITY_OFFSETS) + 3)))
+        out[:, :d] = dense
+        out[:, d:d + k] = probs
+        col = d + k
         for offset in PROBABILITY_OFFSETS:
-            cols.append(padded[pad + offset: pad + offset + n])
-        cumulative = np.vstack([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
-        lo = np.clip(np.arange(n) - PROBABILITY_RUN, 0, n)
-        hi = np.clip(np.arange(n) + PROBABILITY_RUN + 1, 0, n)
-        cols.append((cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None])
-        cols.append(np.broadcast_to(probs.mean(axis=0), probs.shape))
-        return np.hstack(cols)
+            for a, b in spans:
+                lo, hi = max(a, a - offset), min(b, b - offset)
+                if hi > lo:
+                    out[lo:hi, col:col + k] = probs[lo + offset:hi + offset]
+            col += k
+        for a, b in spans:  # one page at a time: the same float sums as alone
+            page = probs[a:b]
+            m = b - a
+            cumulative = np.vstack([np.zeros((1, k)), np.cumsum(page, axis=0)])
+            lo = np.clip(np.arange(m) - PROBABILITY_RUN, 0, m)
+            hi = np.clip(np.arange(m) + PROBABILITY_RUN + 1, 0, m)
+            out[a:b, col:col + k] = (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
+            out[a:b, col + k:col + 2 * k] = page.mean(axis=0)
+        return out
 
     def page_proba(self, page: Page) -> np.ndarray:
         """Probabilities (lines x classes_) for every line of one page."""
@@ -210,22 +225,27 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         return self._pages_proba(pages, fast=True)
 
     def _pages_proba(self, pages: Sequence[Page], fast: bool) -> list[np.ndarray]:
-        check_is_fitted(self, "stage2_")
+        if getattr(self, "stage2_", None) is None:
+            check_is_fitted(self, "stage2_")
         out = [np.zeros((0, len(self.classes_))) for _ in pages]
         filled = [i for i, p in enumerate(pages) if len(p)]
         if not filled:
             return out
-        features = [self.featurizer_.page(pages[i]) for i in filled]
         bounds = np.cumsum([0] + [len(pages[i]) for i in filled])
-        spans = list(zip(bounds[:-1], bounds[1:]))
-        linear, trees = self.fast_stages() if fast else (None, None)
+        spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        if fast:
+            features = self.featurizer_.pages([pages[i] for i in filled])
+            linear, trees = self.fast_stages()
+        else:  # the estimators' own predict_proba, page by page features
+            per_page = [self.featurizer_.page(pages[i]) for i in filled]
+            features = PageFeatures(text=sp.vstack([f.text for f in per_page], format="csr"),
+                                    dense=np.vstack([f.dense for f in per_page]))
+            linear = trees = None
         if linear is not None:
-            probs1 = linear.predict_proba(
-                _vstack_csr([f.text for f in features]), np.vstack([f.dense for f in features]))
+            probs1 = linear.predict_proba(features.text, features.dense)
         else:
-            probs1 = self.stage1_.predict_proba(
-                sp.vstack([self._stage1_input(f) for f in features], format="csr"))
-        X2 = np.vstack([self._stage2_input(f, probs1[a:b]) for f, (a, b) in zip(features, spans)])
+            probs1 = self.stage1_.predict_proba(self._stage1_input(features))
+        X2 = self._stage2_inputs(features.dense, probs1, spans)
         probs2 = trees.predict_proba(X2) if trees is not None else self.stage2_.predict_proba(X2)
         for i, (a, b) in zip(filled, spans):
             out[i] = probs2[a:b]
@@ -269,12 +289,6 @@ def _slim(model: SGDClassifier) -> SGDClassifier:
         if hasattr(model, name):
             delattr(model, name)
     return model
-
-
-def _vstack_csr(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
-    if len(blocks) == 1:
-        return blocks[0]
-    return sp.vstack(blocks, format="csr")
 
 
 def _gather(blocks, page_of_row: np.ndarray, rows: np.ndarray):

@@ -145,3 +145,22 @@ def test_text_block_equals_the_matrix_assembly():
         assert got.shape == expected.shape
         assert abs(got - expected).max() == 0
         assert got.nnz == expected.nnz
+
+
+def test_pages_together_equal_each_page_alone():
+    import scipy.sparse as sp
+
+    f = featurizer()
+    html = ("<nav><a href='/'>Home</a> <a href='/w'>World</a></nav><article><h1>Ferry returns</h1>"
+            "<p>The ferry is back.</p><p>Crossings resume at six. Residents welcomed it.</p>"
+            "</article><aside class='related'><a href='/x'>More stories</a></aside>")
+    pages = [split_text(TEXT), html_to_page(html), split_text(""), split_text("one line only."),
+             html_to_page(html), split_text("\n".join(f"item {i} | Home" for i in range(30))),
+             split_text("a\nb")]
+    together = f.pages(pages)
+    alone = [f.page(p) for p in pages]
+    assert np.array_equal(together.dense, np.vstack([a.dense for a in alone]))
+    stacked = sp.vstack([a.text for a in alone], format="csr")
+    assert together.text.shape == stacked.shape
+    assert abs(together.text - stacked).max() == 0 and together.text.nnz == stacked.nnz
+    assert f.pages([]).dense.shape == (0, len(f.dense_columns))
