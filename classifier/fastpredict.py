@@ -132,7 +132,7 @@ class TreeStage:
         self.test_feature = np.asarray(unique["f0"], dtype=np.intp)
         self.test_threshold = np.asarray(unique["f1"], dtype=np.float64)[:, None]
         self.test_missing_right = ~np.asarray(unique["f2"], dtype=bool)[:, None]
-        self.test_of_slot = self.test_of_slot.ravel()
+        self.test_of_slot = self.test_of_slot.reshape(slots, n_trees)
         self.shape = (slots, n_trees)
         # Leaf values of tree t at leaf_base[t] + (leaf's left-to-right place).
         self.leaf_base = np.cumsum([0] + [len(v) for v in leaves[:-1]]).astype(np.intp)[:, None]
@@ -158,8 +158,12 @@ class TreeStage:
         goes_right = columns > self.test_threshold
         if np.isnan(X).any():  # NaN compares False; it goes where the split learnt
             goes_right |= np.isnan(columns) & self.test_missing_right
-        goes_right = goes_right[self.test_of_slot].reshape(*self.shape, n)
-        ruled_out = np.bitwise_or.reduce(goes_right * self.rules_out, axis=0)
+        # Slot by slot, so no (slots x trees x rows) table is ever made.
+        ruled_out = np.zeros((self.shape[1], n), dtype=_MASK)
+        masked = np.empty_like(ruled_out)
+        for tests, rules_out in zip(self.test_of_slot, self.rules_out):
+            np.multiply(goes_right[tests], rules_out, out=masked)
+            ruled_out |= masked
         values = self.leaf_values[self.leaf_base + self.lowest_free[ruled_out]]
         return values.reshape(-1, self.n_classes, n).sum(axis=0).T + self.baseline
 
