@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from classifier.lines import Page
-from classifier.hashing import (char_ngram_features, hashed_counts, row_pointers,
-                                token_features, word_features)
+from classifier.hashing import (char_ngram_features, hashed_counts, markup_token_features,
+                                ranges, row_pointers, word_features)
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
 
@@ -216,21 +216,13 @@ class Featurizer:
             kinds.append(np.fromiter((index.setdefault(key, len(index))
                                       for key in zip(s.tags, s.paths, s.tokens)),
                                      dtype=np.intp, count=len(page)))
-        tokens = [
-            [f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
-            + [f"cls:{t}" for t in classes.split()]
-            for tag, path, classes in index
-        ]
-        rows, columns, values = hashed_counts(*token_features(tokens), len(tokens),
+        rows, columns, values = hashed_counts(*markup_token_features(list(index)), len(index),
                                               self.markup_features)
-        starts = row_pointers(rows, len(tokens))
+        starts = row_pointers(rows, len(index))
         kind = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.intp)
         line = np.concatenate(lines) if lines else np.zeros(0, dtype=np.intp)
-        counts = np.diff(starts)[kind]
-        total = int(counts.sum())
-        line_starts = np.cumsum(counts) - counts
-        picked = np.repeat(starts[kind] - line_starts, counts) + np.arange(total)
-        return np.repeat(line, counts), columns[picked], values[picked]
+        owner, picked = ranges(starts[kind], np.diff(starts)[kind])
+        return line[owner], columns[picked], values[picked]
 
     def _dense(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> np.ndarray:
         n = len(joined)

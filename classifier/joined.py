@@ -132,12 +132,7 @@ class Joined:
         """Sums of per-character values over each line (and the newline after it)."""
         if not len(self):
             return np.zeros((0,) + per_char.shape[1:])
-        # Differences of running totals (exact in integers): faster than
-        # reduceat down the rows of a table.
-        totals = np.zeros((len(per_char) + 1,) + per_char.shape[1:], dtype=np.int64)
-        np.cumsum(per_char, axis=0, dtype=np.int64, out=totals[1:])
-        ends = np.append(self.starts[1:], len(per_char))
-        return (totals[ends] - totals[self.starts]).astype(np.float64)
+        return np.add.reduceat(per_char, self.starts, axis=0, dtype=np.int64).astype(np.float64)
 
     def matches_per_line(self, pattern: re.Pattern) -> np.ndarray:
         """How many matches of `pattern` start on each line."""
