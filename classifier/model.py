@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from classifier.fastpredict import LinearStage, TreeStage, compile_linear, compile_trees
 from classifier.features import Featurizer, PageFeatures
 from classifier.labels import LABELS
-from classifier.lines import Page
+from classifier.lines import Page, split_text
 
 MODEL_KIND = "declutter.line-model"
 MODEL_FORMAT_VERSION = 2  # 2: features hashed by classifier.hashing
@@ -48,6 +48,7 @@ PROBABILITY_RUN = 6                          # lines each side averaged into the
 # Inference evaluators built from the fitted stages (classifier.fastpredict):
 # derived data, kept out of the model file.
 _FAST_STAGES = "_fast_stages"
+WARM_UP_TEXT = "Home | News\nA line of text to label.\n© 2026"
 
 
 class LineRef(NamedTuple):
@@ -461,7 +462,8 @@ def load_model(path: str | os.PathLike) -> Model:
     if getattr(estimator, "dense_columns_", None) != estimator.featurizer_.dense_columns:
         raise ModelError(f"{path} was trained with other features than this version of "
                          "declutter computes; retrain it with this version")
-    estimator.fast_stages()  # built now rather than in the first request
+    # Evaluators and lookup tables built now rather than in the first request.
+    estimator.pages_proba([split_text(WARM_UP_TEXT)])
     return Model(estimator=estimator, metadata=metadata, sha256=actual)
 
 
