@@ -76,12 +76,15 @@ _CUES = re.compile(f"(?=[{re.escape(''.join(sorted({p[0] for p in _CUE_LABEL_IND
                    + _trie(_CUE_LABEL_INDEX))
 
 
+_BMP = 0x10000
+
+
 def _cue_prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lookup tables saying where a cue phrase can start: (id of each BMP
     character that occurs in some phrase, else 0; which id triples begin a
     phrase of 3+ characters; which ids are a whole shorter phrase's start)."""
     alphabet = sorted({c for phrase in _CUE_LABEL_INDEX for c in phrase})
-    ids = np.zeros(_BMP, dtype=np.intp)
+    ids = np.zeros(_BMP + 1, dtype=np.intp)  # the last for every code past the BMP
     for i, char in enumerate(alphabet, start=1):
         ids[ord(char)] = i
     size = len(alphabet) + 1
@@ -96,7 +99,6 @@ def _cue_prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, triples, short
 
 
-_BMP = 0x10000
 _CUE_IDS, _CUE_TRIPLES, _CUE_SHORT = _cue_prefix_tables()
 
 
@@ -104,10 +106,12 @@ def _cue_starts(joined: Joined) -> np.ndarray:
     """Positions where some cue phrase could start, by its first three
     characters: every place a match can begin, and few others."""
     codes = joined.lowered_codes
+    size = len(_CUE_SHORT)
     ids = np.zeros(len(codes) + 2, dtype=np.intp)
-    ids[:len(codes)] = np.where(codes < _BMP, _CUE_IDS[np.minimum(codes, _BMP - 1)], 0)
+    ids[:len(codes)] = _CUE_IDS[np.minimum(codes, _BMP)]
     first = ids[:-2]
-    return np.flatnonzero(_CUE_TRIPLES[first, ids[1:-1], ids[2:]] | _CUE_SHORT[first])
+    triple = (first * size + ids[1:-1]) * size + ids[2:]
+    return np.flatnonzero(_CUE_TRIPLES.ravel()[triple] | _CUE_SHORT[first])
 
 
 def _cue_hits(joined: Joined) -> np.ndarray:
