@@ -191,10 +191,11 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         neighbours' (within its page), its run's and its page's mean."""
         n, k = probs.shape
         d = dense.shape[1]
-        out = np.zeros((n, d + k * (len(PROBABILITY_OFFSETS) + 3)))
+        out = np.empty((n, d + k * (len(PROBABILITY_OFFSETS) + 3)))
         out[:, :d] = dense
         out[:, d:d + k] = probs
         col = d + k
+        out[:, col:col + k * len(PROBABILITY_OFFSETS)] = 0.0  # past a page's ends
         for offset in PROBABILITY_OFFSETS:
             for a, b in spans:
                 lo, hi = max(a, a - offset), min(b, b - offset)
