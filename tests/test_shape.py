@@ -68,3 +68,12 @@ def test_array_counts_match_the_patterns(texts):
     for m in s._CUES.finditer(joined.lowered):
         expected[joined.line_of([m.start()])[0], s._CUE_LABEL_INDEX[m.group()]] += 1
     assert s._cue_hits(joined).tolist() == expected.tolist()
+
+
+def test_character_table_matches_the_str_methods():
+    from classifier.joined import _BMP, _char_table, _classes_of
+
+    table = _char_table()
+    assert table.shape == (_BMP, 9)
+    expected = np.array([_classes_of(chr(code)) for code in range(_BMP)], dtype=np.uint8)
+    assert np.array_equal(table, expected)
