@@ -144,6 +144,8 @@ class TreeStage:
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, got shape {X.shape}")
         n = X.shape[0]
+        if n == 0:
+            return np.zeros((0, self.n_classes))
         if n <= ROW_CHUNK:
             return self._raw_chunk(X)
         out = np.empty((n, self.n_classes))

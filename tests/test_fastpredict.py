@@ -91,6 +91,9 @@ def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_
     expected = shipped.stage2_.predict_proba(noisy)
     assert np.abs(trees.predict_proba(noisy) - expected).max() < TOLERANCE
     assert np.abs(trees.predict_proba(noisy[:1]) - expected[:1]).max() < TOLERANCE
+    assert trees.predict_proba(noisy[:0]).shape == (0, len(shipped.classes_))
+    with pytest.raises(ValueError):
+        trees.predict_proba(noisy[:, 1:])
 
 
 def test_pages_proba_matches_the_scikit_learn_path(shipped, real_pages):
