@@ -13,12 +13,14 @@ Two kinds, computed for a whole page at once:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from classifier.lines import Page
-from classifier.hashing import char_ngram_features, to_matrix, token_features, word_features
+from classifier.hashing import (char_ngram_features, hashed_counts, markup_token_features,
+                                ranges, row_pointers, word_features)
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
 
@@ -49,27 +51,6 @@ NEIGHBOUR_COLUMNS = SHAPE_COLUMNS + ("gap_before", "link_density")
 RUN_COLUMNS = ("ends_terminal", "function_share", "log_chars", "link_density")
 
 
-def _shift(matrix: np.ndarray, offset: int) -> np.ndarray:
-    """Rows moved so row i holds row i+offset (zeros past the page's ends)."""
-    out = np.zeros_like(matrix)
-    n = len(matrix)
-    if offset > 0 and offset < n:
-        out[: n - offset] = matrix[offset:]
-    elif offset < 0 and -offset < n:
-        out[-offset:] = matrix[: n + offset]
-    return out
-
-
-def _shift_sparse(matrix: sp.csr_matrix, offset: int) -> sp.csr_matrix:
-    n = matrix.shape[0]
-    rows = np.arange(n) + offset
-    valid = (rows >= 0) & (rows < n)
-    picker = sp.csr_matrix(
-        (np.ones(valid.sum()), (np.flatnonzero(valid), rows[valid])), shape=(n, n)
-    )
-    return picker @ matrix
-
-
 def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
     """The matrix hashed into n_features columns (a power of two dividing its
     own width, so a token lands where a vectorizer that size would put it)."""
@@ -80,6 +61,26 @@ def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
     return folded
 
 
+def _fold_entries(entries, shape: tuple[int, int], n_features: int):
+    """_fold of the matrix with these (rows, columns, values) (through
+    scipy's sum of duplicates: its float32 sums in its order)."""
+    rows, columns, values = entries
+    n_rows = shape[0]
+    folded = _fold(sp.csr_matrix((values, columns, row_pointers(rows, n_rows)), shape=shape),
+                   n_features)
+    return np.repeat(np.arange(n_rows), np.diff(folded.indptr)), folded.indices, folded.data
+
+
+def _shift_entries(entries, bounds: _Bounds, offset: int):
+    """The entries moved so row i holds row i+offset of its own page (rows
+    past the page's ends dropped)."""
+    rows, columns, values = entries
+    moved = rows - offset
+    first, end = bounds.first[rows], bounds.end[rows]
+    keep = (moved >= first) & (moved < end)
+    return moved[keep], columns[keep], values[keep]
+
+
 def _run_mean(matrix: np.ndarray, window: int) -> np.ndarray:
     """Mean of each row's +-window neighbourhood, the row itself included."""
     n = len(matrix)
@@ -87,6 +88,36 @@ def _run_mean(matrix: np.ndarray, window: int) -> np.ndarray:
     lo = np.clip(np.arange(n) - window, 0, n)
     hi = np.clip(np.arange(n) + window + 1, 0, n)
     return (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
+
+
+@dataclass
+class _Bounds:
+    """Where each page's lines are among all pages' lines."""
+
+    starts: np.ndarray  # per page
+    first: np.ndarray   # per line: its page's first line
+    end: np.ndarray     # per line: one past its page's last line
+    spans: list[tuple[int, int]]  # (first, end) of each page with lines
+
+    @classmethod
+    def of(cls, sizes: list[int]) -> _Bounds:
+        sizes = np.asarray(sizes, dtype=np.intp)
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        spans = [(int(a), int(b)) for a, b in zip(starts, ends) if b > a]
+        return cls(starts, np.repeat(starts, sizes), np.repeat(ends, sizes), spans)
+
+    @property
+    def size(self) -> np.ndarray:
+        return self.end - self.first
+
+    def shift(self, matrix: np.ndarray, offset: int) -> np.ndarray:
+        """Rows moved so row i holds row i+offset of its page (zeros past its ends)."""
+        source = np.arange(len(matrix)) + offset
+        inside = (source >= self.first) & (source < self.end)
+        out = np.zeros_like(matrix)
+        out[inside] = matrix[source[inside]]
+        return out
 
 
 @dataclass
@@ -128,77 +159,126 @@ class Featurizer:
         return own + neighbours + run
 
     def page(self, page: Page) -> PageFeatures:
-        texts = [t.strip() for t in page.texts]
+        return self.pages([page])
+
+    def pages(self, pages: Sequence[Page]) -> PageFeatures:
+        """Features of the lines of several pages, page after page: the same
+        rows as vstack of `page` for each, computed together (the fixed cost
+        of each array operation is paid once for all of them). Whatever is
+        about a line's page (its position, neighbours, runs, page means and
+        medians) stays within its own page."""
+        texts = [t.strip() for page in pages for t in page.texts]
         joined = Joined.of(texts)
-        dense = self._dense(page, joined)
         n = len(texts)
         if not n:
             return PageFeatures(text=sp.csr_matrix((0, self.n_text_features), dtype=np.float32),
-                                dense=dense)
-        words = to_matrix(*word_features(joined), n, self.word_features)
-        context = _fold(words, self.context_features)
-        chars = char_ngram_features(joined, CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS)
-        text = sp.hstack([
-            words,
-            to_matrix(*chars, n, self.char_features),
-            _shift_sparse(context, -1),
-            _shift_sparse(context, 1),
-            self._markup(page),
-        ], format="csr")
-        return PageFeatures(text=text, dense=dense)
+                                dense=np.zeros((0, len(self.dense_columns)), dtype=np.float32))
+        bounds = _Bounds.of([len(page) for page in pages])
+        return PageFeatures(text=self._text(pages, joined, bounds),
+                            dense=self._dense(pages, joined, bounds))
 
-    def _markup(self, page: Page) -> sp.csr_matrix:
-        s = page.structure
-        if s is None:
-            return sp.csr_matrix((len(page), self.markup_features), dtype=np.float32)
-        tokens = [
-            [f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
-            + [f"cls:{t}" for t in tokens.split()]
-            for tag, path, tokens in zip(s.tags, s.paths, s.tokens)
-        ]
-        return to_matrix(*token_features(tokens), len(page), self.markup_features)
-
-    def _dense(self, page: Page, joined: Joined) -> np.ndarray:
+    def _text(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> sp.csr_matrix:
+        """hstack([words, chars, context of line-1, context of line+1, markup]),
+        assembled from (row, column, value) entries in one step."""
         n = len(joined)
-        if n == 0:
-            return np.zeros((0, len(self.dense_columns)), dtype=np.float32)
+        words = hashed_counts(*word_features(joined), n, self.word_features)
+        chars = hashed_counts(*char_ngram_features(joined, CHAR_NGRAM_SIZES,
+                                                   CHAR_NGRAM_MAX_CHARS), n, self.char_features)
+        context = _fold_entries(words, (n, self.word_features), self.context_features)
+        blocks = [words, chars, _shift_entries(context, bounds, -1),
+                  _shift_entries(context, bounds, 1)]
+        if any(page.structure is not None for page in pages):
+            blocks.append(self._markup_entries(pages, bounds))
+        widths = (self.word_features, self.char_features, self.context_features,
+                  self.context_features)
+        offsets = np.cumsum((0,) + widths)
+        rows = np.concatenate([b[0] for b in blocks])
+        columns = np.concatenate([b[1] + offset for b, offset in zip(blocks, offsets)])
+        # float64 as the old assembly made it; the values are float32's.
+        values = np.concatenate([b[2] for b in blocks]).astype(np.float64)
+        # Each block is in row order and the blocks in column order, so a
+        # stable sort by row gives sorted columns within each row.
+        order = np.argsort(rows, kind="stable")
+        return sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
+                             shape=(n, self.n_text_features))
+
+    def _markup_entries(self, pages: Sequence[Page], bounds: _Bounds):
+        """The markup block's entries. Lines of one block or list share their
+        tag, path and tokens, so each distinct combination is hashed once
+        and its row copied to every line that has it."""
+        index: dict[tuple[str, str, str], int] = {}
+        lines, kinds = [], []
+        for page, start in zip(pages, bounds.starts):
+            s = page.structure
+            if s is None or not len(page):
+                continue
+            lines.append(np.arange(start, start + len(page)))
+            kinds.append(np.fromiter((index.setdefault(key, len(index))
+                                      for key in zip(s.tags, s.paths, s.tokens)),
+                                     dtype=np.intp, count=len(page)))
+        rows, columns, values = hashed_counts(*markup_token_features(list(index)), len(index),
+                                              self.markup_features)
+        starts = row_pointers(rows, len(index))
+        kind = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.intp)
+        line = np.concatenate(lines) if lines else np.zeros(0, dtype=np.intp)
+        owner, picked = ranges(starts[kind], np.diff(starts)[kind])
+        return line[owner], columns[picked], values[picked]
+
+    def _dense(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> np.ndarray:
+        n = len(joined)
         shape = line_shapes(joined)
-        gap_before = np.array(page.gap_before, dtype=np.float64)
-        gap_after = np.append(gap_before[1:], 0.0)
+        gap_before = np.fromiter((g for page in pages for g in page.gap_before),
+                                 dtype=np.float64, count=n)
+        gap_after = bounds.shift(gap_before[:, None], 1)[:, 0]
         chars = joined.lengths.astype(np.float64)
-        positions = np.arange(n) / max(1, n - 1)
+        size = bounds.size
+        local = np.arange(n) - bounds.first
+        positions = local / np.maximum(1, size - 1)
+        # Means and medians one page at a time: the same float sums as alone.
+        gap_share = np.empty(n)
+        longest = np.empty(n)
+        median = np.empty(n)
+        for a, b in bounds.spans:
+            gap_share[a:b] = gap_before[a:b].mean()
+            longest[a:b] = chars[a:b].max()
+            median[a:b] = max(1.0, float(np.median(chars[a:b])))
         page_cols = np.column_stack([
             positions,
-            np.full(n, np.log1p(n)),
+            np.log1p(size),
             positions == 0,
-            np.arange(n) == n - 1,
+            local == size - 1,
             gap_before,
             gap_after,
-            np.full(n, gap_before.mean()),
-            chars / chars.max(),
-            np.minimum(5.0, chars / max(1.0, float(np.median(chars)))) / 5,
+            gap_share,
+            chars / longest,
+            np.minimum(5.0, chars / median) / 5,
         ])
-        markup = self._markup_columns(page, n)
+        markup = self._markup_columns(pages, n)
         link_density = markup[:, 1:2]
         neighbour_base = np.hstack([shape, gap_before[:, None], link_density])
-        neighbours = [_shift(neighbour_base, o) for o in NEIGHBOUR_OFFSETS]
+        neighbours = [bounds.shift(neighbour_base, o) for o in NEIGHBOUR_OFFSETS]
         run_base = np.column_stack([shape[:, SHAPE_COLUMNS.index("ends_terminal")],
                                     shape[:, SHAPE_COLUMNS.index("function_share")],
                                     shape[:, 0], link_density[:, 0]])
-        run = _run_mean(run_base, RUN_WINDOW)
+        run = np.empty_like(run_base)
+        for a, b in bounds.spans:
+            run[a:b] = _run_mean(run_base[a:b], RUN_WINDOW)
         return np.hstack([shape, page_cols, markup, *neighbours, run]).astype(np.float32)
 
-    def _markup_columns(self, page: Page, n: int) -> np.ndarray:
+    def _markup_columns(self, pages: Sequence[Page], n: int) -> np.ndarray:
         out = np.zeros((n, len(MARKUP_COLUMNS)))
-        s = page.structure
-        if s is None:
-            return out
-        out[:, 0] = 1.0
-        out[:, 1] = s.link_density
-        out[:, 2] = np.minimum(np.array(s.depth, dtype=np.float64), 50) / 50
-        for j, region in enumerate(REGIONS):
-            out[:, 3 + j] = [region in r for r in s.regions]
-        base = 3 + len(REGIONS)
-        for j, group in enumerate(TAG_GROUPS):
-            out[:, base + j] = [tag in group for tag in s.tags]
+        start = 0
+        for page in pages:
+            s = page.structure
+            if s is not None and len(page):
+                block = out[start:start + len(page)]
+                block[:, 0] = 1.0
+                block[:, 1] = s.link_density
+                block[:, 2] = np.minimum(np.array(s.depth, dtype=np.float64), 50) / 50
+                for j, region in enumerate(REGIONS):
+                    block[:, 3 + j] = [region in r for r in s.regions]
+                base = 3 + len(REGIONS)
+                for j, group in enumerate(TAG_GROUPS):
+                    block[:, base + j] = [tag in group for tag in s.tags]
+            start += len(page)
         return out

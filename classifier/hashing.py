@@ -12,12 +12,11 @@ feature.
 from __future__ import annotations
 
 import zlib
-from itertools import chain
+from itertools import chain, repeat
 from operator import methodcaller
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from classifier.joined import Joined
 
@@ -49,14 +48,46 @@ def _crc32(tokens: list[str]) -> np.ndarray:
                            count=len(tokens))
 
 
+def hashed_counts(lines: np.ndarray, hashes: np.ndarray, n_lines: int,
+                  n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, values) of to_matrix's matrix, row by row and column
+    by column within a row, as plain arrays (no sparse matrix to build)."""
+    mask = n_features - 1
+    keys = np.asarray(lines, dtype=np.int64) * n_features + (hashes & np.uint64(mask)).astype(np.int64)
+    keys, counts = _unique_counts(keys)
+    rows = keys // n_features
+    columns = keys & mask
+    counts = counts.astype(np.float64)
+    # As sklearn's l2 normalize of float32 counts: squares summed in float64
+    # (exact for counts), the division in float64 rounded to float32.
+    norms = np.sqrt(np.bincount(rows, weights=counts * counts, minlength=n_lines))
+    return rows, columns, (counts / norms[rows]).astype(np.float32)
+
+
+def _unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_counts=True), faster: keys come in runs of
+    one line each, which a stable sort (radix or merge) takes in its stride."""
+    keys = np.sort(keys, kind="stable")
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.intp)
+    firsts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[firsts], np.diff(np.append(firsts, len(keys)))
+
+
 def to_matrix(lines: np.ndarray, hashes: np.ndarray, n_lines: int,
               n_features: int) -> sp.csr_matrix:
     """Counts of each hashed feature per line, rows scaled to unit length.
     n_features is a power of two, so the column is the hash's low bits."""
-    columns = (hashes & np.uint64(n_features - 1)).astype(np.int64)
-    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), (lines, columns)),
-                           shape=(n_lines, n_features))
-    return normalize(matrix, copy=False)
+    rows, columns, values = hashed_counts(lines, hashes, n_lines, n_features)
+    return sp.csr_matrix((values, columns, row_pointers(rows, n_lines)),
+                         shape=(n_lines, n_features))
+
+
+def row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """CSR indptr of entries sorted by row."""
+    out = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=out[1:])
+    return out
 
 
 def word_features(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +123,62 @@ def char_ngram_features(joined: Joined, sizes: tuple[int, ...],
             all_hashes.append(_mix(h ^ (_CHAR_SEED + np.uint64(size))))
         all_lines.append(lines)
     return np.concatenate(all_lines), np.concatenate(all_hashes)
+
+
+def ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, position) of every position in range(starts[i], starts[i] +
+    counts[i]) for each i, in order."""
+    counts = np.asarray(counts, dtype=np.intp)
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, np.asarray(starts, dtype=np.intp)[owner] + offsets
+
+
+def _prefixed_crc32(prefix: str, tokens: list[str]) -> np.ndarray:
+    """_crc32 of prefix + token for each token, without building the strings
+    (crc32 continues from the prefix's)."""
+    start = zlib.crc32(prefix.encode())
+    try:
+        encoded = map(str.encode, tokens)
+        return np.fromiter(map(zlib.crc32, encoded, repeat(start)), dtype=np.uint64,
+                           count=len(tokens))
+    except UnicodeEncodeError:  # a lone surrogate
+        encode = methodcaller("encode", "utf-8", "surrogatepass")
+        return np.fromiter(map(zlib.crc32, map(encode, tokens), repeat(start)),
+                           dtype=np.uint64, count=len(tokens))
+
+
+def _split_hashes(prefix: str, token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every list's tokens, flat, and where each list's start."""
+    counts = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(token_lists))
+    hashes = _prefixed_crc32(prefix, list(chain.from_iterable(token_lists)))
+    return hashes, np.cumsum(counts) - counts
+
+
+def markup_token_features(keys: list[tuple[str, str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """token_features of each (tag, path, classes) key's tokens: "tag:" and
+    the tag, "path:" and each of the path's last four tags, "cls:" and each
+    class/id token. Paths and class lists repeat across keys (a page's
+    blocks share ancestors), so each distinct one is split and hashed once."""
+    if not keys:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint64)
+    tags, paths, classes = zip(*keys)
+    parts = [(np.arange(len(keys)), _prefixed_crc32("tag:", list(tags)))]
+    for prefix, values, split in (("path:", paths, lambda p: p.split()[-4:]),
+                                  ("cls:", classes, str.split)):
+        index: dict[str, int] = {}
+        which = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp,
+                            count=len(values))
+        token_lists = [split(v) for v in index]
+        hashes, starts = _split_hashes(prefix, token_lists)
+        counts = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(token_lists))
+        owner, positions = ranges(starts[which], counts[which])
+        parts.append((owner, hashes[positions]))
+    lines = np.concatenate([p[0] for p in parts])
+    with np.errstate(over="ignore"):
+        hashes = _mix(np.concatenate([p[1] for p in parts]) ^ _MARKUP_SEED)
+    return lines, hashes
 
 
 def token_features(tokens: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:

@@ -30,11 +30,18 @@ def _classes_of(c: str) -> tuple[bool, ...]:
 
 @lru_cache(maxsize=1)
 def _char_table() -> np.ndarray:
-    """Classes of every BMP character (built once, about 0.1 s)."""
-    table = np.zeros((_BMP, 9), dtype=np.uint8)
-    for code in range(_BMP):
-        table[code] = _classes_of(chr(code))
-    return table
+    """Classes of every BMP character, as _classes_of gives them (numpy's
+    string predicates are the str methods, run over all characters at once:
+    a few hundredths of a second at start-up instead of a Python loop)."""
+    chars = np.array([chr(code) for code in range(_BMP)])
+    strings = np.strings
+    alnum = strings.isalnum(chars)
+    space = strings.isspace(chars)
+    return np.column_stack([
+        strings.isalpha(chars), strings.isupper(chars), strings.islower(chars),
+        strings.isdigit(chars), space, alnum | (chars == "_"), ~alnum & ~space,
+        np.isin(chars, list(SEPARATOR_CHARS)), chars == "©",
+    ]).astype(np.uint8)
 
 
 def _lower_in_place(text: str) -> str:

@@ -35,15 +35,20 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.validation import check_is_fitted
 
+from classifier.fastpredict import LinearStage, TreeStage, compile_linear, compile_trees
 from classifier.features import Featurizer, PageFeatures
 from classifier.labels import LABELS
-from classifier.lines import Page
+from classifier.lines import Page, split_text
 
 MODEL_KIND = "declutter.line-model"
 MODEL_FORMAT_VERSION = 2  # 2: features hashed by classifier.hashing
 CHECKSUM_SUFFIX = ".sha256"
 PROBABILITY_OFFSETS = (-3, -2, -1, 1, 2, 3)  # neighbours whose stage-1 view a line sees
 PROBABILITY_RUN = 6                          # lines each side averaged into the run's view
+# Inference evaluators built from the fitted stages (classifier.fastpredict):
+# derived data, kept out of the model file.
+_FAST_STAGES = "_fast_stages"
+WARM_UP_TEXT = "Home | News\nA line of text to label.\n© 2026"
 
 
 class LineRef(NamedTuple):
@@ -177,19 +182,35 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         return sp.hstack([features.text, sp.csr_matrix(dense)], format="csr")
 
     def _stage2_input(self, features: PageFeatures, probs: np.ndarray) -> np.ndarray:
-        n = len(probs)
-        cols = [features.dense, probs]
-        pad = max(abs(o) for o in PROBABILITY_OFFSETS)
-        zeros = np.zeros((pad, probs.shape[1]))
-        padded = np.vstack([zeros, probs, zeros])
+        return self._stage2_inputs(features.dense, probs, [(0, len(probs))])
+
+    def _stage2_inputs(self, dense: np.ndarray, probs: np.ndarray,
+                       spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Stage 2's rows for pages stacked in `dense` and `probs`, page i
+        being rows spans[i]: the line's dense features and stage-1 view, its
+        neighbours' (within its page), its run's and its page's mean."""
+        n, k = probs.shape
+        d = dense.shape[1]
+        out = np.empty((n, d + k * (len(PROBABILITY_OFFSETS) + 3)))
+        out[:, :d] = dense
+        out[:, d:d + k] = probs
+        col = d + k
+        out[:, col:col + k * len(PROBABILITY_OFFSETS)] = 0.0  # past a page's ends
         for offset in PROBABILITY_OFFSETS:
-            cols.append(padded[pad + offset: pad + offset + n])
-        cumulative = np.vstack([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
-        lo = np.clip(np.arange(n) - PROBABILITY_RUN, 0, n)
-        hi = np.clip(np.arange(n) + PROBABILITY_RUN + 1, 0, n)
-        cols.append((cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None])
-        cols.append(np.broadcast_to(probs.mean(axis=0), probs.shape))
-        return np.hstack(cols)
+            for a, b in spans:
+                lo, hi = max(a, a - offset), min(b, b - offset)
+                if hi > lo:
+                    out[lo:hi, col:col + k] = probs[lo + offset:hi + offset]
+            col += k
+        for a, b in spans:  # one page at a time: the same float sums as alone
+            page = probs[a:b]
+            m = b - a
+            cumulative = np.vstack([np.zeros((1, k)), np.cumsum(page, axis=0)])
+            lo = np.clip(np.arange(m) - PROBABILITY_RUN, 0, m)
+            hi = np.clip(np.arange(m) + PROBABILITY_RUN + 1, 0, m)
+            out[a:b, col:col + k] = (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
+            out[a:b, col + k:col + 2 * k] = page.mean(axis=0)
+        return out
 
     def page_proba(self, page: Page) -> np.ndarray:
         """Probabilities (lines x classes_) for every line of one page."""
@@ -200,22 +221,56 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
         Features are per page; each stage is one model call for all pages
         together, since a call's fixed cost outweighs a short page's lines.
+        The stages run on `classifier.fastpredict`'s evaluators of the fitted
+        estimators (same numbers as their predict_proba, to rounding).
         """
-        check_is_fitted(self, "stage2_")
+        return self._pages_proba(pages, fast=True)
+
+    def _pages_proba(self, pages: Sequence[Page], fast: bool) -> list[np.ndarray]:
+        if getattr(self, "stage2_", None) is None:
+            check_is_fitted(self, "stage2_")
         out = [np.zeros((0, len(self.classes_))) for _ in pages]
         filled = [i for i, p in enumerate(pages) if len(p)]
         if not filled:
             return out
-        features = [self.featurizer_.page(pages[i]) for i in filled]
         bounds = np.cumsum([0] + [len(pages[i]) for i in filled])
-        spans = list(zip(bounds[:-1], bounds[1:]))
-        probs1 = self.stage1_.predict_proba(
-            sp.vstack([self._stage1_input(f) for f in features], format="csr"))
-        probs2 = self.stage2_.predict_proba(
-            np.vstack([self._stage2_input(f, probs1[a:b]) for f, (a, b) in zip(features, spans)]))
+        spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        if fast:
+            features = self.featurizer_.pages([pages[i] for i in filled])
+            linear, trees = self.fast_stages()
+        else:  # the estimators' own predict_proba, page by page features
+            per_page = [self.featurizer_.page(pages[i]) for i in filled]
+            features = PageFeatures(text=sp.vstack([f.text for f in per_page], format="csr"),
+                                    dense=np.vstack([f.dense for f in per_page]))
+            linear = trees = None
+        if linear is not None:
+            probs1 = linear.predict_proba(features.text, features.dense)
+        else:
+            probs1 = self.stage1_.predict_proba(self._stage1_input(features))
+        X2 = self._stage2_inputs(features.dense, probs1, spans)
+        probs2 = trees.predict_proba(X2) if trees is not None else self.stage2_.predict_proba(X2)
         for i, (a, b) in zip(filled, spans):
             out[i] = probs2[a:b]
         return out
+
+    def fast_stages(self) -> tuple[LinearStage | None, TreeStage | None]:
+        """The stages' numpy evaluators, built on first use (None: a stage
+        they do not cover, which then runs on scikit-learn)."""
+        check_is_fitted(self, "stage2_")
+        cached = self.__dict__.get(_FAST_STAGES)
+        fitted = (self.stage1_, self.scaler_, self.stage2_)
+        if cached is None or any(a is not b for a, b in zip(cached[0], fitted)):
+            cached = (fitted, compile_linear(self.stage1_, self.scaler_,
+                                             self.featurizer_.n_text_features),
+                      compile_trees(self.stage2_))
+            setattr(self, _FAST_STAGES, cached)
+        return cached[1], cached[2]
+
+    def __getstate__(self) -> dict:
+        # A copy: object.__getstate__ may hand back the live __dict__.
+        state = dict(super().__getstate__())
+        state.pop(_FAST_STAGES, None)
+        return state
 
     def predict_proba(self, X: Sequence[LineRef]) -> np.ndarray:
         pages, page_of_row = _unique_pages(X)
@@ -408,6 +463,8 @@ def load_model(path: str | os.PathLike) -> Model:
     if getattr(estimator, "dense_columns_", None) != estimator.featurizer_.dense_columns:
         raise ModelError(f"{path} was trained with other features than this version of "
                          "declutter computes; retrain it with this version")
+    # Evaluators and lookup tables built now rather than in the first request.
+    estimator.pages_proba([split_text(WARM_UP_TEXT)])
     return Model(estimator=estimator, metadata=metadata, sha256=actual)
 
 

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from classifier.cues import CUES, FUNCTION_WORDS
-from classifier.joined import (ALPHA, COPYRIGHT, DIGIT, LOWER, PUNCT, SEPARATOR, UPPER,
+from classifier.joined import (ALPHA, COPYRIGHT, DIGIT, LOWER, PUNCT, SEPARATOR, SPACE, UPPER,
                                WORDCHAR, Joined)
 from classifier.labels import AD, DISCLAIMER, NAVIGATION, RELATED_LINKS
 
@@ -33,11 +33,13 @@ SHAPE_COLUMNS = (
     "all_caps",
 ) + tuple(f"cue_{label.lower()}" for label in CUE_LABELS)
 
-_GLUED = re.compile(r"[a-z][A-Z]")
+_GLUED = re.compile(r"[a-z][A-Z]")  # the patterns say what the array versions below count
 _BULLET = re.compile(r"^(?:[-*•·–]|\d{1,2}[.)])[^\S\n]", re.MULTILINE)
 _URL = re.compile(r"https?://|www\.|@\w+\.\w")
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*(?=\s|$)", re.MULTILINE)
 _TERMINAL = re.compile(r"[.!?…]['\"”’)]*$", re.MULTILINE)
+_TERMINAL_CHARS = ".!?…"
+_CLOSING_CHARS = "'\"”’)"
 _FUNCTION_WORDS = frozenset(w.lower() for w in FUNCTION_WORDS)
 
 
@@ -73,14 +75,105 @@ _CUE_LABEL_INDEX = {phrase.lower(): i for i, label in enumerate(CUE_LABELS)
 _CUES = re.compile(f"(?=[{re.escape(''.join(sorted({p[0] for p in _CUE_LABEL_INDEX})))}])"
                    + _trie(_CUE_LABEL_INDEX))
 
+
+_BMP = 0x10000
+
+
+def _cue_prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lookup tables saying where a cue phrase can start: (id of each BMP
+    character that occurs in some phrase, else 0; which id triples begin a
+    phrase of 3+ characters; which ids are a whole shorter phrase's start)."""
+    alphabet = sorted({c for phrase in _CUE_LABEL_INDEX for c in phrase})
+    ids = np.zeros(_BMP + 1, dtype=np.intp)  # the last for every code past the BMP
+    for i, char in enumerate(alphabet, start=1):
+        ids[ord(char)] = i
+    size = len(alphabet) + 1
+    triples = np.zeros((size, size, size), dtype=bool)
+    short = np.zeros(size, dtype=bool)
+    for phrase in _CUE_LABEL_INDEX:
+        first = [ids[ord(c)] for c in phrase[:3]]
+        if len(first) == 3:
+            triples[tuple(first)] = True
+        else:
+            short[first[0]] = True
+    return ids, triples, short
+
+
+_CUE_IDS, _CUE_TRIPLES, _CUE_SHORT = _cue_prefix_tables()
+
+
+def _cue_starts(joined: Joined) -> np.ndarray:
+    """Positions where some cue phrase could start, by its first three
+    characters: every place a match can begin, and few others."""
+    codes = joined.lowered_codes
+    size = len(_CUE_SHORT)
+    ids = np.zeros(len(codes) + 2, dtype=np.intp)
+    ids[:len(codes)] = _CUE_IDS[np.minimum(codes, _BMP)]
+    first = ids[:-2]
+    triple = (first * size + ids[1:-1]) * size + ids[2:]
+    return np.flatnonzero(_CUE_TRIPLES.ravel()[triple] | _CUE_SHORT[first])
+
+
 def _cue_hits(joined: Joined) -> np.ndarray:
-    """(lines x CUE_LABELS) counts of cue phrases found on each line."""
-    hits = [(m.start(), _CUE_LABEL_INDEX[m.group()]) for m in _CUES.finditer(joined.lowered)]
+    """(lines x CUE_LABELS) counts of cue phrases found on each line.
+
+    The matches finditer would give: the pattern tried at each possible start
+    left to right, a match's end the next place to look from."""
+    text = joined.lowered
+    match = _CUES.match
+    positions, labels = [], []
+    end = 0
+    for start in _cue_starts(joined).tolist():
+        if start < end:
+            continue
+        m = match(text, start)
+        if m:
+            positions.append(start)
+            labels.append(_CUE_LABEL_INDEX[m.group()])
+            end = m.end()
     out = np.zeros((len(joined), len(CUE_LABELS)))
-    if hits:
-        positions, labels = zip(*hits)
+    if positions:
         np.add.at(out, (joined.line_of(positions), labels), 1)
     return out
+
+
+def _any_of(codes: np.ndarray, chars: str) -> np.ndarray:
+    out = np.zeros(len(codes), dtype=bool)
+    for c in chars:
+        out |= codes == ord(c)
+    return out
+
+
+def _glued(joined: Joined) -> np.ndarray:
+    """Matches of _GLUED per line: an ASCII lower-case letter before an
+    upper-case one (two such pairs never overlap)."""
+    codes = joined.codes
+    lower = (codes >= ord("a")) & (codes <= ord("z"))
+    upper = (codes >= ord("A")) & (codes <= ord("Z"))
+    at = np.flatnonzero(lower[:-1] & upper[1:])
+    return np.bincount(joined.line_of(at), minlength=len(joined)).astype(np.float64)
+
+
+def _sentence_ends(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
+    """Matches of _SENTENCE_END and of _TERMINAL per line: a terminal mark,
+    closing quotes or brackets, then a space (or the line's end, for
+    _TERMINAL only the line's end). Closers are never terminal marks, so
+    matches never overlap."""
+    codes = joined.codes
+    n_chars = len(codes)
+    closing = _any_of(codes, _CLOSING_CHARS)
+    # First position at or after each one that is not a closer (the joined
+    # text ends with a newline, so there is always one).
+    after = np.where(closing, n_chars, np.arange(n_chars))
+    after = np.minimum.accumulate(after[::-1])[::-1]
+    marks = np.flatnonzero(_any_of(codes[:-1], _TERMINAL_CHARS))
+    follower = after[marks + 1]
+    lines = joined.line_of(marks)
+    spaced = joined.classes[follower, SPACE].astype(bool)
+    ends_line = codes[follower] == ord("\n")
+    n = len(joined)
+    return (np.bincount(lines[spaced], minlength=n).astype(np.float64),
+            np.bincount(lines[ends_line], minlength=n).astype(np.float64))
 
 
 def line_shapes(joined: Joined) -> np.ndarray:
@@ -102,6 +195,7 @@ def line_shapes(joined: Joined) -> np.ndarray:
                               count=len(joined.words))
     function_words = np.bincount(joined.word_lines, weights=is_function, minlength=n)[:n]
     last = joined.codes[np.maximum(joined.ends - 1, 0)]
+    sentence_ends, terminal = _sentence_ends(joined)
     columns = [
         np.log1p(chars),
         np.log1p(n_words),
@@ -110,14 +204,14 @@ def line_shapes(joined: Joined) -> np.ndarray:
         title_words / some_words,
         counts[:, DIGIT] / np.maximum(chars, 1),
         counts[:, PUNCT] / np.maximum(chars, 1),
-        np.minimum(1, joined.matches_per_line(_TERMINAL)),
+        np.minimum(1, terminal),
         (last == ord(":")) & (joined.lengths > 0),
         function_words / some_words,
-        np.minimum(MAX_GLUED, joined.matches_per_line(_GLUED)) / MAX_GLUED,
+        np.minimum(MAX_GLUED, _glued(joined)) / MAX_GLUED,
         np.minimum(MAX_SEPARATORS, counts[:, SEPARATOR]) / MAX_SEPARATORS,
         np.minimum(1, joined.matches_per_line(_BULLET)),
         np.minimum(1, counts[:, COPYRIGHT]),
-        np.log1p(joined.matches_per_line(_SENTENCE_END)),
+        np.log1p(sentence_ends),
         np.minimum(1, joined.matches_per_line(_URL)),
         (letters >= MIN_LETTERS_ALL_CAPS) & (counts[:, LOWER] == 0),
     ]

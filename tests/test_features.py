@@ -93,3 +93,74 @@ def test_a_lines_words_are_its_own_and_survive_the_context_fold():
     for i, line in enumerate(page.texts):
         alone = to_matrix(*word_features(Joined.of([line])), 1, words).toarray()[0]
         assert np.allclose(own[i], alone)
+
+
+def _reference_text(f, page):
+    """The text block as first written: one matrix per kind, a matrix
+    product per context shift, then hstack (what the model was trained on)."""
+    from classifier.hashing import char_ngram_features, token_features
+    from classifier.features import CHAR_NGRAM_MAX_CHARS, CHAR_NGRAM_SIZES
+    import scipy.sparse as sp
+
+    joined = Joined.of([t.strip() for t in page.texts])
+    n = len(joined)
+
+    def shift(matrix, offset):
+        rows = np.arange(n) + offset
+        valid = (rows >= 0) & (rows < n)
+        picker = sp.csr_matrix((np.ones(valid.sum()), (np.flatnonzero(valid), rows[valid])),
+                               shape=(n, n))
+        return picker @ matrix
+
+    words = to_matrix(*word_features(joined), n, f.word_features)
+    context = _fold(words, f.context_features)
+    s = page.structure
+    if s is None:
+        markup = sp.csr_matrix((n, f.markup_features), dtype=np.float32)
+    else:
+        tokens = [[f"tag:{tag}"] + [f"path:{t}" for t in path.split()[-4:]]
+                  + [f"cls:{t}" for t in classes.split()]
+                  for tag, path, classes in zip(s.tags, s.paths, s.tokens)]
+        markup = to_matrix(*token_features(tokens), n, f.markup_features)
+    chars = char_ngram_features(joined, CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS)
+    return sp.hstack([words, to_matrix(*chars, n, f.char_features), shift(context, -1),
+                      shift(context, 1), markup], format="csr")
+
+
+def test_text_block_equals_the_matrix_assembly():
+    f = featurizer()
+    html = ("<nav><ul><li><a href='/'>Home</a></li><li><a href='/w'>World</a></li>"
+            "<li><a href='/s'>Sport</a></li></ul></nav><article class='story main'>"
+            "<h1>Ferry returns</h1><p>The ferry is back on the northern route today.</p>"
+            "<p>Crossings resume at six.</p><div class='ad ad-slot'>Advertisement</div>"
+            "<p>Residents welcomed it.</p></article><footer>© 2026 Courier</footer>")
+    rng = np.random.default_rng(5)
+    vocabulary = "alpha beta gamma delta Home | © sign in ÉTÉ 😀 x".split()
+    random_text = "\n".join(" ".join(rng.choice(vocabulary, rng.integers(0, 30)))
+                            for _ in range(60))
+    for page in (split_text(TEXT), html_to_page(html), split_text(random_text),
+                 split_text("one line"), split_text(" \n".join(["same words again"] * 20))):
+        got = f.page(page).text
+        expected = _reference_text(f, page)
+        assert got.shape == expected.shape
+        assert abs(got - expected).max() == 0
+        assert got.nnz == expected.nnz
+
+
+def test_pages_together_equal_each_page_alone():
+    import scipy.sparse as sp
+
+    f = featurizer()
+    html = ("<nav><a href='/'>Home</a> <a href='/w'>World</a></nav><article><h1>Ferry returns</h1>"
+            "<p>The ferry is back.</p><p>Crossings resume at six. Residents welcomed it.</p>"
+            "</article><aside class='related'><a href='/x'>More stories</a></aside>")
+    pages = [split_text(TEXT), html_to_page(html), split_text(""), split_text("one line only."),
+             html_to_page(html), split_text("\n".join(f"item {i} | Home" for i in range(30))),
+             split_text("a\nb")]
+    together = f.pages(pages)
+    alone = [f.page(p) for p in pages]
+    assert np.array_equal(together.dense, np.vstack([a.dense for a in alone]))
+    stacked = sp.vstack([a.text for a in alone], format="csr")
+    assert together.text.shape == stacked.shape
+    assert abs(together.text - stacked).max() == 0 and together.text.nnz == stacked.nnz
+    assert f.pages([]).dense.shape == (0, len(f.dense_columns))

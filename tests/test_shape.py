@@ -40,3 +40,40 @@ def test_no_lines_and_lines_holding_newlines():
     rows = line_shapes(Joined.of(["one\ntwo.", "three"]))
     assert shape(["one\ntwo.", "three"], "log_words") == pytest.approx(np.log1p([2, 1]).tolist())
     assert rows[0, SHAPE_COLUMNS.index("ends_terminal")] == 1
+
+
+# The array versions of the pattern counts must count what the patterns find.
+TRICKY = ["", "a", "Ab.", "x.)", 'He said "go."', "Wait…", "Really?!  Yes.", "end.''", "a.b.c",
+          "aBcDeF", "İstanbul İİ aB", "😀.", "1) one", "» Home « ©", "sign up for the newsletter",
+          "Read more » | Share", "price: 5% off. (c) 2026", "…'", "'.'", "x .\u00a0y", ".\u2003z",
+          "ho me", "homehome", "sign in/log in", "A\u0130b"]
+ALPHABET = list("aAbBzZ .!?…'\"”’)\u00a0\t©»«|/>:%(") + ["İ", "😀", "se", "home", "sign up", "ad"]
+
+
+def _random_lines(seed, count=40):
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(ALPHABET, rng.integers(0, 25))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("texts", [TRICKY] + [_random_lines(seed) for seed in range(30)])
+def test_array_counts_match_the_patterns(texts):
+    from classifier import shape as s
+
+    joined = Joined.of([t.strip() for t in texts])
+    sentence_ends, terminal = s._sentence_ends(joined)
+    assert sentence_ends.tolist() == joined.matches_per_line(s._SENTENCE_END).tolist()
+    assert terminal.tolist() == joined.matches_per_line(s._TERMINAL).tolist()
+    assert s._glued(joined).tolist() == joined.matches_per_line(s._GLUED).tolist()
+    expected = np.zeros((len(joined), len(s.CUE_LABELS)))
+    for m in s._CUES.finditer(joined.lowered):
+        expected[joined.line_of([m.start()])[0], s._CUE_LABEL_INDEX[m.group()]] += 1
+    assert s._cue_hits(joined).tolist() == expected.tolist()
+
+
+def test_character_table_matches_the_str_methods():
+    from classifier.joined import _BMP, _char_table, _classes_of
+
+    table = _char_table()
+    assert table.shape == (_BMP, 9)
+    expected = np.array([_classes_of(chr(code)) for code in range(_BMP)], dtype=np.uint8)
+    assert np.array_equal(table, expected)
