@@ -29,39 +29,10 @@ from server.config import Settings, parse_settings
 from server.main import Server
 from server.servicer import DeclutterServicer, ModelHolder
 
+from estimators import RecordingEstimator
+
 TIMEOUT = 30  # seconds any single wait in these tests may take at most
 POISON = "POISON-PILL-LINE"
-
-
-class Recorder:
-    """Wraps a real estimator: records the pages of every model call, can
-    hold calls at a gate, and raises on any batch holding a POISON line."""
-
-    def __init__(self, inner, gated=False):
-        self.inner = inner
-        self.gate = threading.Event()
-        if not gated:
-            self.gate.set()
-        self.entered = threading.Event()
-        self.calls: list[list[str]] = []  # the first line of each page, per call
-        self._lock = threading.Lock()
-
-    @property
-    def classes_(self):
-        return self.inner.classes_
-
-    def pages_proba(self, pages):
-        with self._lock:
-            self.calls.append([page.texts[0] if page.texts else "" for page in pages])
-        self.entered.set()
-        assert self.gate.wait(TIMEOUT)
-        if any(POISON in text for page in pages for text in page.texts):
-            raise ValueError("a line the model cannot take")
-        return self.inner.pages_proba(pages)
-
-    def seen(self) -> list[str]:
-        with self._lock:
-            return [first for call in self.calls for first in call]
 
 
 def wait_until(condition, what: str) -> None:
@@ -268,9 +239,9 @@ def stub(server):
 
 @pytest.fixture()
 def recorder(server):
-    """The served model wrapped in a gated Recorder, for one test."""
+    """The served model wrapped in a gated RecordingEstimator, for one test."""
     real = server.models.get()
-    recorder = Recorder(real.estimator, gated=True)
+    recorder = RecordingEstimator(real.estimator, gate=threading.Event(), poison=POISON)
     recorder.served = real  # to compare with, without going through the recorder
     server.models.set(Model(estimator=recorder, metadata=dict(real.metadata), sha256=real.sha256))
     yield recorder
@@ -468,7 +439,7 @@ def test_shutdown_answers_the_queued_calls_and_stops_the_labeler(documents):
     srv = Server(Settings(host="127.0.0.1", port=0, threads=16))
     srv.start()
     real = srv.models.get()
-    recorder = Recorder(real.estimator, gated=True)
+    recorder = RecordingEstimator(real.estimator, gate=threading.Event(), poison=POISON)
     srv.models.set(Model(estimator=recorder, metadata=dict(real.metadata)))
     texts = documents[:8]
     try:
