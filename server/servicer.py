@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Callable, Iterator
 
 import grpc
@@ -175,7 +175,11 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
 
     def _respond(self, request: pb.CleanRequest, model: Model, labeled: Future,
                  checkpoint: Callable[[], None]) -> pb.CleanResponse:
-        cleaned = labeled.result()
+        try:
+            cleaned = labeled.result()
+        except CancelledError:  # the call ended while queued (see Clean)
+            checkpoint()  # raises DEADLINE_EXCEEDED if that is why
+            raise RequestError(grpc.StatusCode.CANCELLED, "the call was cancelled") from None
         checkpoint()
         response = to_response(request, cleaned, model)
         report_document(lines=len(cleaned.labels), body_lines=cleaned.labels.count("BODY"),
@@ -185,7 +189,12 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
     def Clean(self, request, context):
         checkpoint = caller_waiting(context)
         try:
-            return self._respond(request, *self._submit(request, checkpoint), checkpoint)
+            model, labeled = self._submit(request, checkpoint)
+            # A caller who cancels while queued frees this thread at once, and
+            # its document leaves the queue unlabeled.
+            if not context.add_callback(labeled.cancel):
+                labeled.cancel()  # the call has already ended
+            return self._respond(request, model, labeled, checkpoint)
         except RequestError as exc:
             if exc.code in GONE_CODES:
                 log.info("stopped id=%r: %s", request.document.id, exc.message)

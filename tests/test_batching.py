@@ -342,18 +342,22 @@ def test_a_call_whose_deadline_passes_while_queued_is_not_labeled(server, stub, 
     assert "stopped id='late': the call's deadline passed" in caplog.text
 
 
-def test_a_cancelled_call_is_not_labeled(server, stub, recorder):
-    with ThreadPoolExecutor(1) as pool:
+def test_a_cancelled_call_is_not_labeled(server, stub, recorder, caplog):
+    with caplog.at_level(logging.INFO, logger="declutter.server"), ThreadPoolExecutor(1) as pool:
         held = hold_labeler(stub, recorder, pool)
         call = stub.Clean.future(text_request("Cancelled while queued\nx", "cancelled"),
                                  timeout=TIMEOUT)
         wait_until(lambda: server.batcher.queued() == 1, "the call is queued")
         call.cancel()
+        # The server hears of the cancel on its own time; its call ends (and
+        # logs) as soon as it does, while the labeler is still held.
+        wait_until(lambda: "stopped id='cancelled'" in caplog.text, "the server saw the cancel")
         recorder.gate.set()
         assert held.result(TIMEOUT).id == "held"
         wait_until(lambda: server.batcher.queued() == 0, "the labeler reached the call")
         stub.Clean(text_request("After\nthe cancel", "after"), timeout=TIMEOUT)
     assert "Cancelled while queued" not in recorder.seen()
+    assert "stopped id='cancelled': the call was cancelled" in caplog.text
 
 
 def test_a_stream_is_labeled_in_batches_and_answered_in_order(server, stub, recorder, documents,

@@ -51,6 +51,9 @@ class FakeContext:
         self.active_checks -= 1
         return self.active_checks >= 0
 
+    def add_callback(self, callback):
+        return True  # registered; a fake call never ends by itself
+
     def abort(self, code, message):
         raise Aborted(code, message)
 
