@@ -26,7 +26,7 @@ from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.batching import Batcher, Closed
 from server.config import Settings, parse_settings
-from server.main import Server
+from server.worker import Server
 from server.servicer import DeclutterServicer, ModelHolder
 
 from estimators import RecordingEstimator

@@ -22,7 +22,7 @@ from classifier.lines import split_text
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings
-from server.main import Server
+from server.worker import Server
 
 HTML, TEXT = pb.Document.HTML, pb.Document.PLAIN_TEXT
 OK = grpc.StatusCode.OK

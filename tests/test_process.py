@@ -110,6 +110,11 @@ def test_several_workers_share_one_port(spawn):
     wait_serving(f"127.0.0.1:{port}")
     for _ in range(5):
         assert clean(f"127.0.0.1:{port}").model_version
+    # The parent only supervises: the model's libraries (about 140 MB) load
+    # in the workers alone. Their compiled modules would be mapped here.
+    with open(f"/proc/{server.proc.pid}/maps") as maps:
+        mapped = maps.read()
+    assert "sklearn" not in mapped and "scipy" not in mapped
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=30) == 0
 

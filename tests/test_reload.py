@@ -15,7 +15,7 @@ from classifier.model import Model, checksum_path, file_sha256, library_versions
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings, parse_settings
-from server.main import Server
+from server.worker import Server
 from server.servicer import DeclutterServicer, ModelHolder
 
 from conftest import free_port

@@ -11,7 +11,7 @@ from classifier.lines import split_text
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings
-from server.main import Server
+from server.worker import Server
 
 ARTICLE = """Home / World / Business / Sport
 

@@ -21,7 +21,7 @@ from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings, parse_settings
 from server.logwatch import LogWatch
-from server.main import Server
+from server.worker import Server
 from server.servicer import ModelHolder
 from server.telemetry import CLEAN, CLEAN_STREAM, MAX_REQUEST_ID_CHARS, Telemetry, formatter
 

@@ -12,7 +12,7 @@ from server import healthcheck
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.config import Settings
-from server.main import Server
+from server.worker import Server
 from server.tls import TLSError, load_tls_files
 
 from pki import SERVER_NAME, make_pki
