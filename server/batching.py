@@ -36,8 +36,8 @@ log = logging.getLogger("declutter.server")
 
 Labeler = Callable[[object, Sequence[Page]], Sequence[Cleaned]]
 Checkpoint = Optional[Callable[[], None]]
-# Told the size of every batch labeled: (documents, lines).
-BatchObserver = Callable[[int, int], None]
+# Told the number of documents of every batch labeled.
+BatchObserver = Callable[[int], None]
 
 
 class Closed(Exception):
@@ -191,6 +191,6 @@ class Batcher:
     def _observe(self, live: list[_Job]) -> None:
         if self._on_batch is not None:
             try:
-                self._on_batch(len(live), sum(len(job.page.texts) for job in live))
+                self._on_batch(len(live))
             except Exception:  # metrics must never fail a document
                 log.exception("recording a batch's size failed")

@@ -273,7 +273,7 @@ class Telemetry(grpc.ServerInterceptor):
 
     # -- batches --------------------------------------------------------------
 
-    def batch_labeled(self, documents: int, lines: int) -> None:
+    def batch_labeled(self, documents: int) -> None:
         """Called by the batcher after each model call."""
         self.metrics.batch_documents.observe(documents)
 
