@@ -373,7 +373,11 @@ run_case() { # run_case NAME CLIENT_VERSION_ARG -- DOCKER_RUN_ARGS...
         fail "[$name] gRPC client checks through $addr"
     fi
     # The client's Clean calls are counted (summed over workers with --workers).
-    if docker exec "$c" python3 -c "$METRICS_PROBE" | grep -q "$METRICS_CLEAN_OK"; then
+    # The page is read whole before grep: with pipefail, `grep -q` leaving early
+    # can kill the writer with SIGPIPE and fail the check on a good page.
+    local metrics
+    metrics=$(docker exec "$c" python3 -c "$METRICS_PROBE" || true)
+    if grep -q "$METRICS_CLEAN_OK" <<<"$metrics"; then
         pass "[$name] /metrics counts the Clean calls"
     else
         fail "[$name] /metrics on \$DECLUTTER_METRICS_PORT has no $METRICS_CLEAN_OK"
