@@ -62,7 +62,7 @@ from server.logwatch import LogWatch  # noqa: E402
 DEFAULT_JSON = "bench-results/benchmark.json"
 CONCURRENCY_LEVELS = (1, 8, 32)
 WORKERS_CONCURRENCY = 32
-STREAM_WINDOW = 32           # CleanStream requests in flight at once
+STREAM_WINDOW = 128          # CleanStream requests in flight at once (the server reads this far ahead)
 REQUEST_TIMEOUT = 60.0       # seconds, per Clean call
 SERVER_START_TIMEOUT = 60.0  # seconds to reach SERVING
 SERVER_GRACE = 2.0           # --grace-seconds given to the servers

@@ -29,7 +29,12 @@ DEFAULT_THREADS = 8
 DEFAULT_BATCH_MAX_DOCUMENTS = 64
 DEFAULT_BATCH_MAX_LINES = 2048
 # CleanStream documents read ahead of the responses (and so labeled together).
-DEFAULT_STREAM_MAX_IN_FLIGHT = 32
+# A client keeps sending while the first batch is labeled, so the next batch
+# is already there when the labeling thread comes back: 32 left it waiting
+# for the round trip (1.35x the unary rate on ~5 KB articles, 1.6x with 128).
+# The bytes bound keeps a stream of large documents from holding many of them.
+DEFAULT_STREAM_MAX_IN_FLIGHT = 128
+DEFAULT_STREAM_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
 LOG_FORMATS = ("text", "json")
 # 0: no metrics endpoint. Off by default so that several servers on one host
 # (and the test suite's) never fight over a second fixed port; the Docker
@@ -59,6 +64,7 @@ class Settings:
     batch_max_documents: int = DEFAULT_BATCH_MAX_DOCUMENTS
     batch_max_lines: int = DEFAULT_BATCH_MAX_LINES
     stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT
+    stream_max_in_flight_bytes: int = DEFAULT_STREAM_MAX_IN_FLIGHT_BYTES
 
     @property
     def address(self) -> str:
@@ -95,6 +101,8 @@ _OPTIONS: dict[str, tuple[type, str]] = {
                              "goes alone)"),
     "stream_max_in_flight": (int, "most documents of one CleanStream read ahead of its "
                                   "responses, to be labeled together"),
+    "stream_max_in_flight_bytes": (int, "most bytes of documents of one CleanStream read "
+                                        "ahead of its responses (one document is always read)"),
 }
 
 
@@ -137,7 +145,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--threads must be at least 1, got {settings.threads}")
     if settings.max_message_bytes < 1024:
         problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
-    for name in ("batch_max_documents", "batch_max_lines", "stream_max_in_flight"):
+    for name in ("batch_max_documents", "batch_max_lines", "stream_max_in_flight",
+                 "stream_max_in_flight_bytes"):
         if getattr(settings, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")
     if settings.max_lines < 1 or settings.max_line_chars < 1:

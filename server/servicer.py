@@ -22,7 +22,7 @@ from classifier.pipeline import Cleaned, Format, read_page
 from server.api.declutter.v1 import declutter_pb2 as pb
 from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.batching import Batcher, Closed
-from server.config import DEFAULT_STREAM_MAX_IN_FLIGHT
+from server.config import DEFAULT_STREAM_MAX_IN_FLIGHT, DEFAULT_STREAM_MAX_IN_FLIGHT_BYTES
 from server.telemetry import report_document
 
 log = logging.getLogger("declutter.server")
@@ -139,17 +139,57 @@ LIMIT_FLAGS = {"max_document_bytes": "--max-message-bytes", "max_lines": "--max-
                "max_line_chars": "--max-line-chars"}
 
 
+class _ReadAhead:
+    """How far a stream's reader may run ahead of its responses: it reads
+    the next document only while fewer than `documents` are unanswered and
+    they hold fewer than `content_bytes` bytes (with none unanswered it always
+    may, so a document of any allowed size gets through)."""
+
+    def __init__(self, documents: int, content_bytes: int) -> None:
+        self._documents = documents
+        self._content_bytes = content_bytes
+        self._sizes: list[int] = []  # sizes of the unanswered documents, oldest first
+        self._held = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def wait(self) -> bool:
+        """Wait for room for one more document; False once closed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed or not self._sizes or (
+                len(self._sizes) < self._documents and self._held < self._content_bytes))
+            return not self._closed
+
+    def add(self, size: int) -> None:
+        with self._changed:
+            self._sizes.append(size)
+            self._held += size
+
+    def answered(self) -> None:
+        """The oldest unanswered document has its response."""
+        with self._changed:
+            self._held -= self._sizes.pop(0)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
 class DeclutterServicer(pb_grpc.DeclutterServicer):
     """Each call reads its document into lines in its own thread; the lines
     are labeled by the batcher, together with those of concurrent calls."""
 
     def __init__(self, models: ModelHolder, limits: Limits | None = None,
                  batcher: Batcher | None = None,
-                 stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT) -> None:
+                 stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT,
+                 stream_max_in_flight_bytes: int = DEFAULT_STREAM_MAX_IN_FLIGHT_BYTES) -> None:
         self.models = models
         self.limits = limits or Limits()
         self.batcher = batcher or Batcher()
         self.stream_max_in_flight = stream_max_in_flight
+        self.stream_max_in_flight_bytes = stream_max_in_flight_bytes
 
     def _submit(self, request: pb.CleanRequest,
                 checkpoint: Callable[[], None]) -> tuple[Model, Future]:
@@ -206,22 +246,19 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
 
     def CleanStream(self, request_iterator, context) -> Iterator[pb.CleanResponse]:
         """Documents are read and queued for labeling on a thread of the
-        stream's own, up to stream_max_in_flight ahead of the responses, so
-        that several of them are labeled together; the responses go out in
-        request order. Reading on its own thread also serves a client that
-        sends its next document only after the previous answer."""
+        stream's own, up to stream_max_in_flight documents (and
+        stream_max_in_flight_bytes) ahead of the responses, so that several
+        of them are labeled together; the responses go out in request order.
+        Reading on its own thread also serves a client that sends its next
+        document only after the previous answer."""
         checkpoint = caller_waiting(context)
-        room = threading.Semaphore(self.stream_max_in_flight)
+        room = _ReadAhead(self.stream_max_in_flight, self.stream_max_in_flight_bytes)
         queued: queue.SimpleQueue = queue.SimpleQueue()  # (request, (model, Future) | error) | None
-        stopping = threading.Event()
 
         def read() -> None:
             requests = iter(request_iterator)
             try:
-                while True:
-                    room.acquire()
-                    if stopping.is_set():
-                        return
+                while room.wait():
                     try:
                         request = next(requests)
                     except StopIteration:
@@ -229,6 +266,7 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
                     except grpc.RpcError:  # reading on fails once the call is cancelled
                         log.info("stream stopped: the call was cancelled")
                         return
+                    room.add(request.ByteSize())
                     try:
                         queued.put((request, self._submit(request, checkpoint)))
                     except Exception as exc:  # answered in its turn, like any other outcome
@@ -260,12 +298,11 @@ class DeclutterServicer(pb_grpc.DeclutterServicer):
                                        message="the document could not be cleaned "
                                                "(server error; it is logged)"))
                 yield response
-                room.release()
+                room.answered()
         finally:
             # However the stream ends, its documents still queued are dropped
             # and the reader stops at its next document.
-            stopping.set()
-            room.release()
+            room.close()
             while True:
                 try:
                     item = queued.get_nowait()

@@ -73,7 +73,8 @@ class Server:
         self.batcher = Batcher(settings.batch_max_documents, settings.batch_max_lines,
                                on_batch=self.telemetry.batch_labeled)
         pb_grpc.add_DeclutterServicer_to_server(
-            DeclutterServicer(self.models, limits, self.batcher, settings.stream_max_in_flight),
+            DeclutterServicer(self.models, limits, self.batcher, settings.stream_max_in_flight,
+                              settings.stream_max_in_flight_bytes),
             self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         reflection.enable_server_reflection(

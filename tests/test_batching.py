@@ -27,7 +27,7 @@ from server.api.declutter.v1 import declutter_pb2_grpc as pb_grpc
 from server.batching import Batcher, Closed
 from server.config import Settings, parse_settings
 from server.worker import Server
-from server.servicer import DeclutterServicer, ModelHolder
+from server.servicer import DeclutterServicer, ModelHolder, _ReadAhead
 
 from estimators import RecordingEstimator
 
@@ -424,6 +424,73 @@ def test_a_stream_whose_client_waits_for_each_answer_is_served(stub, documents):
     assert ids == [f"p{i}" for i in range(len(texts))]
 
 
+def _blocked(room: _ReadAhead) -> tuple[threading.Thread, list]:
+    """A reader waiting for room, and where its answer will go."""
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(room.wait()), daemon=True)
+    reader.start()
+    reader.join(0.2)
+    return reader, got
+
+
+def test_read_ahead_keeps_to_its_documents_and_bytes_but_always_admits_one():
+    room = _ReadAhead(documents=3, content_bytes=100)
+    assert room.wait()
+    room.add(500)  # larger than the budget alone: admitted, as nothing was in flight
+    reader, got = _blocked(room)
+    assert reader.is_alive() and not got  # the bytes are spent
+    room.answered()
+    reader.join(TIMEOUT)
+    assert got == [True]
+    for _ in range(3):
+        assert room.wait()
+        room.add(10)
+    reader, got = _blocked(room)
+    assert reader.is_alive() and not got  # three documents unanswered
+    room.answered()
+    reader.join(TIMEOUT)
+    assert got == [True]
+    reader, got = _blocked(room)  # room for one more: it does not wait
+    assert got == [True]
+    room.add(95)  # 2 x 10 + 95 bytes in flight now
+    reader, got = _blocked(room)
+    assert reader.is_alive()
+    room.close()
+    reader.join(TIMEOUT)
+    assert got == [False]
+
+
+def test_a_stream_reads_ahead_only_within_its_bytes_budget(documents):
+    text = "A document of a stream, long enough to count.\n" * 10
+    size = text_request(text, "b00").ByteSize()
+    srv = Server(Settings(host="127.0.0.1", port=0, threads=8, stream_max_in_flight=64,
+                          stream_max_in_flight_bytes=3 * size))
+    srv.start()
+    real = srv.models.get()
+    recorder = RecordingEstimator(real.estimator, gate=threading.Event())
+    srv.models.set(Model(estimator=recorder, metadata=dict(real.metadata)))
+    requests = [text_request(text, f"b{i:02d}") for i in range(12)]
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel, \
+                ThreadPoolExecutor(2) as pool:
+            stub = pb_grpc.DeclutterStub(channel)
+            held = hold_labeler(stub, recorder, pool)
+            stream = pool.submit(lambda: list(stub.CleanStream(iter(requests), timeout=TIMEOUT)))
+            wait_until(lambda: srv.batcher.queued() == 3, "three stream documents queue")
+            time.sleep(0.3)  # time to read a fourth, were it allowed
+            assert srv.batcher.queued() == 3
+            recorder.gate.set()
+            responses = stream.result(TIMEOUT)
+            assert held.result(TIMEOUT).id == "held"
+    finally:
+        recorder.gate.set()
+        srv.stop(grace=0)
+    assert [r.id for r in responses] == [r.document.id for r in requests]
+    for response in responses:
+        assert_same_as_in_process(response, text, real)
+    assert max(len(call) for call in recorder.calls) <= 3
+
+
 def test_a_stream_past_its_deadline_while_queued_stops_and_labels_nothing_more(server, stub,
                                                                                recorder):
     requests = [text_request(f"Stream document {i}\nbody", f"d{i}") for i in range(10)]
@@ -476,10 +543,12 @@ def test_shutdown_answers_the_queued_calls_and_stops_the_labeler(documents):
 def test_batch_settings_come_from_flags_and_environment():
     settings = parse_settings(["--batch-max-documents", "8"],
                               {"DECLUTTER_BATCH_MAX_LINES": "512",
-                               "DECLUTTER_STREAM_MAX_IN_FLIGHT": "4"})
+                               "DECLUTTER_STREAM_MAX_IN_FLIGHT": "4",
+                               "DECLUTTER_STREAM_MAX_IN_FLIGHT_BYTES": "65536"})
     assert (settings.batch_max_documents, settings.batch_max_lines,
-            settings.stream_max_in_flight) == (8, 512, 4)
-    for flag in ("--batch-max-documents", "--batch-max-lines", "--stream-max-in-flight"):
+            settings.stream_max_in_flight, settings.stream_max_in_flight_bytes) == (8, 512, 4, 65536)
+    for flag in ("--batch-max-documents", "--batch-max-lines", "--stream-max-in-flight",
+                 "--stream-max-in-flight-bytes"):
         with pytest.raises(SystemExit):
             parse_settings([flag, "0"], {})
 
