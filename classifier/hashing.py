@@ -3,10 +3,10 @@
 Each feature (a word, a pair of neighbouring words, a character n-gram, a
 markup token) becomes a 64-bit hash and then a column: the model sees
 columns, never text, so it holds no training text and has a fixed size.
-Words are hashed one C call each (crc32); word pairs and character n-grams
-are combined from those and from character codes with numpy, so the cost
-per page is a handful of array operations rather than Python work per
-feature.
+Words are hashed with CRC-32, all of a page's words at once (classifier.crc);
+word pairs and character n-grams are combined from those and from character
+codes with numpy, so the cost per page is a handful of array operations
+rather than Python work per feature.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def word_features(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
     """(line, hash) of every lower-cased word and every pair of neighbouring
     words on one line."""
     with np.errstate(over="ignore"):
-        words = _mix(_crc32(joined.words) ^ _WORD_SEED)
+        words = _mix(joined.word_crc32.astype(np.uint64) ^ _WORD_SEED)
         lines = joined.word_lines
         same_line = lines[1:] == lines[:-1]
         pairs = _mix((words[:-1][same_line] * _MULTIPLIER) ^ words[1:][same_line] ^ _PAIR_SEED)

@@ -14,6 +14,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from classifier.crc import crc32_runs
+
 WORD = re.compile(r"\w+")  # the tokens of the word features and of the shape's counts
 SEPARATOR_CHARS = "|/>»·•"
 
@@ -42,6 +44,12 @@ def _char_table() -> np.ndarray:
         strings.isdigit(chars), space, alnum | (chars == "_"), ~alnum & ~space,
         np.isin(chars, list(SEPARATOR_CHARS)), chars == "©",
     ]).astype(np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _word_table() -> np.ndarray:
+    """Whether each BMP character is a \\w character, as int8."""
+    return np.ascontiguousarray(_char_table()[:, WORDCHAR]).astype(np.int8)
 
 
 def _lower_in_place(text: str) -> str:
@@ -123,17 +131,42 @@ class Joined:
         return np.flatnonzero(start)
 
     @cached_property
-    def words(self) -> list[str]:
-        """The lower-cased words, in order."""
-        return WORD.findall(self.lowered)
+    def word_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) of every word of the lower-cased text, in order: the
+        matches of WORD there (lower-casing can change a character's class)."""
+        codes = self.lowered_codes
+        is_word = _word_table()[np.minimum(codes, _BMP - 1)]
+        for i in np.flatnonzero(codes >= _BMP):
+            is_word[i] = _classes_of(chr(codes[i]))[WORDCHAR]
+        edges = np.diff(is_word, prepend=np.int8(0), append=np.int8(0))
+        return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
     @cached_property
     def word_lines(self) -> np.ndarray:
-        """The line of each word in `words`."""
-        starts = self.word_starts
-        if len(starts) != len(self.words):  # lower-casing changed a character's class
-            starts = [m.start() for m in WORD.finditer(self.lowered)]
-        return self.line_of(starts)
+        """The line of each word."""
+        return self.line_of(self.word_spans[0])
+
+    @cached_property
+    def word_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start, length) of every word in `lowered_utf8`."""
+        starts, ends = self.word_spans
+        codes = self.lowered_codes
+        if len(self.lowered_utf8) == len(codes):  # ASCII: a byte a character
+            return starts, ends - starts
+        # UTF-8 takes 1 to 4 bytes a character (a lone surrogate, never in a word, 3).
+        sizes = (1 + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)).astype(np.intp)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        return offsets[starts], offsets[ends] - offsets[starts]
+
+    @cached_property
+    def word_crc32(self) -> np.ndarray:
+        """zlib.crc32 of each lower-cased word's UTF-8 bytes, as uint32."""
+        return crc32_runs(self.lowered_utf8, *self.word_bytes)
+
+    @cached_property
+    def lowered_utf8(self) -> np.ndarray:
+        """The lower-cased text's UTF-8 bytes."""
+        return np.frombuffer(self.lowered.encode("utf-8", "surrogatepass"), dtype=np.uint8)
 
     def per_line(self, per_char: np.ndarray) -> np.ndarray:
         """Sums of per-character values over each line (and the newline after it)."""

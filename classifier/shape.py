@@ -10,6 +10,7 @@ cue phrases it holds. Each measure is one pass over the page's joined lines
 from __future__ import annotations
 
 import re
+import zlib
 
 import numpy as np
 
@@ -41,6 +42,22 @@ _TERMINAL = re.compile(r"[.!?…]['\"”’)]*$", re.MULTILINE)
 _TERMINAL_CHARS = ".!?…"
 _CLOSING_CHARS = "'\"”’)"
 _FUNCTION_WORDS = frozenset(w.lower() for w in FUNCTION_WORDS)
+
+
+def _function_word_table() -> tuple[np.ndarray, np.ndarray]:
+    """Keys (CRC-32 and length of the UTF-8 bytes) of the function words,
+    sorted, and each one's bytes, zero-padded."""
+    encoded = [w.encode() for w in _FUNCTION_WORDS]
+    keys = np.array([(zlib.crc32(b) << 8) | len(b) for b in encoded], dtype=np.uint64)
+    if len(set(keys.tolist())) != len(keys):
+        raise ValueError("two function words share a CRC-32 and a length")
+    width = max(map(len, encoded))
+    rows = np.array([list(b.ljust(width, b"\0")) for b in encoded], dtype=np.uint8)
+    order = np.argsort(keys)
+    return keys[order], rows[order]
+
+
+_FUNCTION_KEYS, _FUNCTION_ROWS = _function_word_table()
 
 
 def _trie(phrases) -> str:
@@ -176,6 +193,25 @@ def _sentence_ends(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
             np.bincount(lines[ends_line], minlength=n).astype(np.float64))
 
 
+def _function_words(joined: Joined) -> np.ndarray:
+    """Whether each word is in FUNCTION_WORDS: words whose CRC-32 and length
+    match one's are compared with it byte by byte."""
+    starts, lengths = joined.word_bytes
+    out = np.zeros(len(starts), dtype=bool)
+    width = _FUNCTION_ROWS.shape[1]
+    short = np.flatnonzero(lengths <= width)
+    keys = (joined.word_crc32[short].astype(np.uint64) << np.uint64(8)) | lengths[short].astype(np.uint64)
+    at = np.minimum(np.searchsorted(_FUNCTION_KEYS, keys), len(_FUNCTION_KEYS) - 1)
+    hit = _FUNCTION_KEYS[at] == keys
+    found, at = short[hit], at[hit]
+    data = joined.lowered_utf8
+    columns = np.arange(width)
+    got = data[np.minimum(starts[found, None] + columns, len(data) - 1)]
+    got[columns >= lengths[found, None]] = 0
+    out[found] = (got == _FUNCTION_ROWS[at]).all(axis=1)
+    return out
+
+
 def line_shapes(joined: Joined) -> np.ndarray:
     """(lines x SHAPE_COLUMNS) for a page's stripped, non-empty lines."""
     n = len(joined)
@@ -191,8 +227,7 @@ def line_shapes(joined: Joined) -> np.ndarray:
     n_words = np.bincount(joined.word_lines, minlength=n)[:n].astype(np.float64)
     some_words = np.maximum(n_words, 1)
     letters = counts[:, ALPHA]
-    is_function = np.fromiter(map(_FUNCTION_WORDS.__contains__, joined.words), dtype=bool,
-                              count=len(joined.words))
+    is_function = _function_words(joined)
     function_words = np.bincount(joined.word_lines, weights=is_function, minlength=n)[:n]
     last = joined.codes[np.maximum(joined.ends - 1, 0)]
     sentence_ends, terminal = _sentence_ends(joined)

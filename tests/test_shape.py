@@ -1,7 +1,10 @@
 """Line shapes are computed for a whole page at once; check them line by line."""
 
+import zlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
@@ -77,3 +80,44 @@ def test_character_table_matches_the_str_methods():
     assert table.shape == (_BMP, 9)
     expected = np.array([_classes_of(chr(code)) for code in range(_BMP)], dtype=np.uint8)
     assert np.array_equal(table, expected)
+
+
+# Words: found, hashed and looked up for a whole page at once; each must be
+# what the pattern, zlib and the function-word set give word by word.
+WORD_TRICKY = ["İstanbul İİ aB", "straße ǅ ﬁne", "x_y 1½ ⅷ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀", "\ud800 lone", "a" * 120,
+               "The THE the and And ANDY an", "für où ça", ""]
+
+
+def _assert_words_match_the_pattern(texts):
+    from classifier import shape as s
+    from classifier.joined import WORD
+
+    joined = Joined.of(texts)
+    matches = list(WORD.finditer(joined.lowered))
+    words = [m.group() for m in matches]
+    assert joined.word_crc32.tolist() == [zlib.crc32(w.encode()) for w in words]
+    assert joined.word_lines.tolist() == joined.line_of([m.start() for m in matches]).tolist()
+    assert s._function_words(joined).tolist() == [w in s._FUNCTION_WORDS for w in words]
+
+
+def test_words_match_the_pattern_on_tricky_text():
+    _assert_words_match_the_pattern(WORD_TRICKY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=60), max_size=12))
+def test_words_match_the_pattern_on_any_text(texts):
+    _assert_words_match_the_pattern(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.data())
+def test_crc32_of_runs_is_zlibs(data, draw):
+    from classifier.crc import crc32_runs
+
+    runs = draw.draw(st.lists(st.tuples(st.integers(0, len(data)), st.integers(0, len(data))),
+                              max_size=30))
+    starts = [min(a, b) for a, b in runs]
+    lengths = [abs(a - b) for a, b in runs]
+    got = crc32_runs(np.frombuffer(data, dtype=np.uint8), starts, lengths)
+    assert got.tolist() == [zlib.crc32(data[s:s + n]) for s, n in zip(starts, lengths)]
