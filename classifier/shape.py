@@ -10,7 +10,6 @@ cue phrases it holds. Each measure is one pass over the page's joined lines
 from __future__ import annotations
 
 import re
-import zlib
 
 import numpy as np
 
@@ -44,20 +43,24 @@ _CLOSING_CHARS = "'\"”’)"
 _FUNCTION_WORDS = frozenset(w.lower() for w in FUNCTION_WORDS)
 
 
-def _function_word_table() -> tuple[np.ndarray, np.ndarray]:
-    """Keys (CRC-32 and length of the UTF-8 bytes) of the function words,
-    sorted, and each one's bytes, zero-padded."""
+_PACKED_BYTES = 8  # function words are short: each one's bytes fit one uint64
+
+
+def _packed(rows: np.ndarray) -> np.ndarray:
+    """Rows of _PACKED_BYTES bytes (zero-padded) as one uint64 each."""
+    return np.ascontiguousarray(rows, dtype=np.uint8).view("<u8").ravel()
+
+
+def _function_word_keys() -> np.ndarray:
+    """The function words' UTF-8 bytes, packed and sorted."""
     encoded = [w.encode() for w in _FUNCTION_WORDS]
-    keys = np.array([(zlib.crc32(b) << 8) | len(b) for b in encoded], dtype=np.uint64)
-    if len(set(keys.tolist())) != len(keys):
-        raise ValueError("two function words share a CRC-32 and a length")
-    width = max(map(len, encoded))
-    rows = np.array([list(b.ljust(width, b"\0")) for b in encoded], dtype=np.uint8)
-    order = np.argsort(keys)
-    return keys[order], rows[order]
+    if max(map(len, encoded)) > _PACKED_BYTES:
+        raise ValueError(f"function words must be at most {_PACKED_BYTES} bytes long")
+    rows = [list(b.ljust(_PACKED_BYTES, b"\0")) for b in encoded]
+    return np.sort(_packed(np.array(rows)))
 
 
-_FUNCTION_KEYS, _FUNCTION_ROWS = _function_word_table()
+_FUNCTION_KEYS = _function_word_keys()
 
 
 def _trie(phrases) -> str:
@@ -154,6 +157,52 @@ def _cue_hits(joined: Joined) -> np.ndarray:
     return out
 
 
+_BULLET_MARKS = "-*•·–"
+
+
+def _bullets(joined: Joined) -> np.ndarray:
+    """Whether each line starts as _BULLET matches: a mark, or one or two
+    decimal digits and "." or ")", then a space that is not a newline."""
+    n = len(joined)
+    # The first four characters of each line (a newline ends every line;
+    # places past the text's end read as 0, which matches nothing).
+    n_chars = len(joined.codes)
+    at = joined.starts[:, None] + np.arange(4)
+    inside = at < n_chars
+    at = np.minimum(at, n_chars - 1)
+    head = np.where(inside, joined.codes[at], 0)
+    space = joined.classes[at[:, 1:], SPACE].astype(bool) & inside[:, 1:] \
+        & (head[:, 1:] != ord("\n"))
+    first_two = head[:, :2]
+    decimal = (first_two >= ord("0")) & (first_two <= ord("9"))
+    for i, j in zip(*np.nonzero(first_two > 127)):  # other scripts' digits: rare
+        decimal[i, j] = chr(first_two[i, j]).isdecimal()
+    closes = _any_of(head[:, 1:3].ravel(), ".)").reshape(n, 2)
+    mark = _any_of(head[:, 0], _BULLET_MARKS)
+    return ((mark & space[:, 0])
+            | (decimal[:, 0] & closes[:, 0] & space[:, 1])
+            | (decimal[:, 0] & decimal[:, 1] & closes[:, 1] & space[:, 2]))
+
+
+def _urls(joined: Joined) -> np.ndarray:
+    """Whether a match of _URL starts on each line. Every match starts with
+    "http", "www." or "@", so the pattern is tried only where those are."""
+    codes = joined.codes
+    padded = np.concatenate([codes, np.zeros(3, dtype=codes.dtype)])
+    starts = padded[:-3] == ord("@")
+    for prefix in ("http", "www."):
+        here = np.ones(len(codes), dtype=bool)
+        for k, char in enumerate(prefix):
+            here &= padded[k:len(codes) + k] == ord(char)
+        starts |= here
+    match = _URL.match
+    text = joined.text
+    found = [i for i in np.flatnonzero(starts).tolist() if match(text, i)]
+    out = np.zeros(len(joined), dtype=bool)
+    out[joined.line_of(found)] = True
+    return out
+
+
 def _any_of(codes: np.ndarray, chars: str) -> np.ndarray:
     out = np.zeros(len(codes), dtype=bool)
     for c in chars:
@@ -194,21 +243,19 @@ def _sentence_ends(joined: Joined) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _function_words(joined: Joined) -> np.ndarray:
-    """Whether each word is in FUNCTION_WORDS: words whose CRC-32 and length
-    match one's are compared with it byte by byte."""
+    """Whether each word is in FUNCTION_WORDS: the bytes of each short word,
+    packed as the function words are, looked up among theirs (a word never
+    holds a zero byte, so padding cannot make two words alike)."""
     starts, lengths = joined.word_bytes
     out = np.zeros(len(starts), dtype=bool)
-    width = _FUNCTION_ROWS.shape[1]
-    short = np.flatnonzero(lengths <= width)
-    keys = (joined.word_crc32[short].astype(np.uint64) << np.uint64(8)) | lengths[short].astype(np.uint64)
-    at = np.minimum(np.searchsorted(_FUNCTION_KEYS, keys), len(_FUNCTION_KEYS) - 1)
-    hit = _FUNCTION_KEYS[at] == keys
-    found, at = short[hit], at[hit]
+    short = np.flatnonzero(lengths <= _PACKED_BYTES)
     data = joined.lowered_utf8
-    columns = np.arange(width)
-    got = data[np.minimum(starts[found, None] + columns, len(data) - 1)]
-    got[columns >= lengths[found, None]] = 0
-    out[found] = (got == _FUNCTION_ROWS[at]).all(axis=1)
+    columns = np.arange(_PACKED_BYTES)
+    rows = data[np.minimum(starts[short, None] + columns, len(data) - 1)]
+    rows[columns >= lengths[short, None]] = 0
+    keys = _packed(rows)
+    at = np.minimum(np.searchsorted(_FUNCTION_KEYS, keys), len(_FUNCTION_KEYS) - 1)
+    out[short] = _FUNCTION_KEYS[at] == keys
     return out
 
 
@@ -244,10 +291,10 @@ def line_shapes(joined: Joined) -> np.ndarray:
         function_words / some_words,
         np.minimum(MAX_GLUED, _glued(joined)) / MAX_GLUED,
         np.minimum(MAX_SEPARATORS, counts[:, SEPARATOR]) / MAX_SEPARATORS,
-        np.minimum(1, joined.matches_per_line(_BULLET)),
+        _bullets(joined),
         np.minimum(1, counts[:, COPYRIGHT]),
         np.log1p(sentence_ends),
-        np.minimum(1, joined.matches_per_line(_URL)),
+        _urls(joined),
         (letters >= MIN_LETTERS_ALL_CAPS) & (counts[:, LOWER] == 0),
     ]
     cues = np.minimum(MAX_CUES, _cue_hits(joined)) / MAX_CUES

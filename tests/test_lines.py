@@ -1,3 +1,7 @@
+import re
+
+from hypothesis import given, settings, strategies as st
+
 from classifier.lines import page_from_lines, relayout, split_text
 
 
@@ -50,3 +54,22 @@ def test_limits_name_the_limit_and_the_value():
     with pytest.raises(LimitExceeded, match="11 characters in its longest line"):
         limits.check_lines(["x" * 11])
     limits.check_lines(["a", "b", "x" * 10])  # at the limits is fine
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", " ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c",
+                                 "\u2028", "\u3000", "\x85", "é", "x y"]), max_size=40))
+def test_split_text_is_the_line_ends_split_without_blank_lines(pieces):
+    content = "".join(pieces)
+    expected_texts, expected_numbers, expected_gaps, gap = [], [], [], False
+    for number, text in enumerate(re.split(r"\r\n|\r|\n", content), start=1):
+        if not text.strip():
+            gap = True
+            continue
+        expected_texts.append(text)
+        expected_numbers.append(number)
+        expected_gaps.append(gap)
+        gap = False
+    page = split_text(content)
+    assert (page.texts, page.numbers, page.gap_before) == (expected_texts, expected_numbers,
+                                                          expected_gaps)

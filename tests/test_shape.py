@@ -49,8 +49,11 @@ def test_no_lines_and_lines_holding_newlines():
 TRICKY = ["", "a", "Ab.", "x.)", 'He said "go."', "Wait…", "Really?!  Yes.", "end.''", "a.b.c",
           "aBcDeF", "İstanbul İİ aB", "😀.", "1) one", "» Home « ©", "sign up for the newsletter",
           "Read more » | Share", "price: 5% off. (c) 2026", "…'", "'.'", "x .\u00a0y", ".\u2003z",
-          "ho me", "homehome", "sign in/log in", "A\u0130b"]
-ALPHABET = list("aAbBzZ .!?…'\"”’)\u00a0\t©»«|/>:%(") + ["İ", "😀", "se", "home", "sign up", "ad"]
+          "ho me", "homehome", "sign in/log in", "A\u0130b", "1) one", "12. x", "123. x", "- a",
+          "-\u00a0x", "–\tx", "１. x", "𝟏. x", "𝟏𝟐) x", "1.", "-", "http://x", "HTTP://x", "www.x",
+          "a@b.c", "@.x", "mail@x", "https:/x", "see https://a.b and www.c.d", "@@a.b"]
+ALPHABET = list("aAbBzZ .!?…'\"”’)\u00a0\t©»«|/>:%(-*1@") + ["İ", "😀", "se", "home", "sign up", "ad",
+                                                            "http", "://", "www.", "12", "𝟏"]
 
 
 def _random_lines(seed, count=40):
@@ -67,6 +70,8 @@ def test_array_counts_match_the_patterns(texts):
     assert sentence_ends.tolist() == joined.matches_per_line(s._SENTENCE_END).tolist()
     assert terminal.tolist() == joined.matches_per_line(s._TERMINAL).tolist()
     assert s._glued(joined).tolist() == joined.matches_per_line(s._GLUED).tolist()
+    assert s._bullets(joined).tolist() == (joined.matches_per_line(s._BULLET) > 0).tolist()
+    assert s._urls(joined).tolist() == (joined.matches_per_line(s._URL) > 0).tolist()
     expected = np.zeros((len(joined), len(s.CUE_LABELS)))
     for m in s._CUES.finditer(joined.lowered):
         expected[joined.line_of([m.start()])[0], s._CUE_LABEL_INDEX[m.group()]] += 1
