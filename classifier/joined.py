@@ -16,7 +16,9 @@ import numpy as np
 
 from classifier.crc import crc32_runs
 
-WORD = re.compile(r"\w+")  # the tokens of the word features and of the shape's counts
+# The words of the word features and the shape's counts: what Joined.word_spans
+# finds with the character table (the tests hold it to this pattern).
+WORD = re.compile(r"\w+")
 SEPARATOR_CHARS = "|/>»·•"
 
 # Character classes, one column each in the lookup table.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from concurrent.futures import CancelledError, Future
 from typing import Callable, Iterator
 
@@ -148,7 +149,7 @@ class _ReadAhead:
     def __init__(self, documents: int, content_bytes: int) -> None:
         self._documents = documents
         self._content_bytes = content_bytes
-        self._sizes: list[int] = []  # sizes of the unanswered documents, oldest first
+        self._sizes: deque[int] = deque()  # sizes of the unanswered documents, oldest first
         self._held = 0
         self._closed = False
         self._changed = threading.Condition()
@@ -168,7 +169,7 @@ class _ReadAhead:
     def answered(self) -> None:
         """The oldest unanswered document has its response."""
         with self._changed:
-            self._held -= self._sizes.pop(0)
+            self._held -= self._sizes.popleft()
             self._changed.notify_all()
 
     def close(self) -> None:
