@@ -260,14 +260,16 @@ def _name(tag: str) -> str:
 
 
 # Where a line sits, shared by every line that ends inside one element:
-# (block tag, path, tokens, regions, depth).
-_Context = tuple[str, str, str, frozenset, int]
-_TOP: _Context = ("body", "", "", frozenset(), 0)   # outside the root element
+# (block tag, path, tokens, regions, depth, the element's number).
+_Context = tuple[str, str, str, frozenset, int, int]
+_TOP: _Context = ("body", "", "", frozenset(), 0, 0)   # outside the root element
 
 
-def _contexts(elements: list[etree._Element | None]) -> list[_Context]:
-    """The context of each element, built from its ancestors' (each worked out once)."""
+def _contexts(elements: list[etree._Element | None]) -> tuple[list[_Context], list[int]]:
+    """The context of each element, built from its ancestors' (each worked out
+    once), and the parent of every element met, by number (see Structure)."""
     known: dict[etree._Element | None, _Context] = {None: _TOP}
+    parents = [-1]
     page_tokens: dict[tuple[str | None, str | None], str] = {}   # pages repeat their classes
     names = _NAMES
     out = []
@@ -281,7 +283,7 @@ def _contexts(elements: list[etree._Element | None]) -> list[_Context]:
                 chain.append(element)
                 element = element.getparent()
             for element in reversed(chain):
-                block_tag, path, tokens, regions, depth = context
+                block_tag, path, tokens, regions, depth, parent = context
                 tag = element.tag
                 name = names.get(tag)
                 if name is None:
@@ -305,10 +307,11 @@ def _contexts(elements: list[etree._Element | None]) -> list[_Context]:
                         tag == "noscript" or get("hidden") is not None
                         or get("aria-hidden") == "true" or _hidden_style(get("style"))):
                     regions = regions | {HIDDEN_REGION}
-                context = (block_tag, path, tokens, regions, depth + 1)
+                context = (block_tag, path, tokens, regions, depth + 1, len(parents))
+                parents.append(parent)
                 known[element] = context
         out.append(context)
-    return out
+    return out, parents
 
 
 def html_to_page(content: str | bytes) -> Page:
@@ -319,8 +322,9 @@ def html_to_page(content: str | bytes) -> Page:
     if root is not None:
         texts, ends, link_chars = _lines(root)
         if texts:
+            contexts, structure.parents = _contexts(ends)
             (structure.tags, structure.paths, structure.tokens, structure.regions,
-             structure.depth) = map(list, zip(*_contexts(ends)))
+             structure.depth, structure.elements) = map(list, zip(*contexts))
             structure.link_density = [min(1.0, chars / max(1, len(text)))
                                       for chars, text in zip(link_chars, texts)]
     n = len(texts)

@@ -17,7 +17,8 @@ LINE_END = re.compile(r"\r\n|\r|\n")
 
 @dataclass
 class Structure:
-    """What the HTML said about each line; one entry per line of the page."""
+    """What the HTML said about each line; one entry per line of the page,
+    except `parents`, which has one per element."""
 
     tags: list[str] = field(default_factory=list)          # the block's tag
     paths: list[str] = field(default_factory=list)         # ancestor tags, root first
@@ -25,6 +26,10 @@ class Structure:
     regions: list[frozenset[str]] = field(default_factory=list)  # nav/header/footer/aside/form around it
     link_density: list[float] = field(default_factory=list)  # share of its text inside <a>
     depth: list[int] = field(default_factory=list)
+    # The elements lines end in and their ancestors, numbered so that an
+    # element comes after its parent; element 0 stands for outside the root.
+    elements: list[int] = field(default_factory=list)      # the element the line ends in
+    parents: list[int] = field(default_factory=list)       # per element: its parent's number (-1 for 0)
 
 
 @dataclass

@@ -5,7 +5,8 @@ Two stages, in the spirit of "classify each line, then revise with context":
    first probability for every label;
 2. gradient-boosted trees revise each line's label from its shape, the
    first-stage probabilities of the lines around it and of the whole page,
-   so a headline inside a "More stories" list follows its list.
+   and (for HTML) of the containers it sits in (classifier.containers), so
+   a headline inside a "More stories" list follows its list.
 Stage 2 is trained on out-of-fold stage-1 probabilities (pages held out
 together), so it learns how far to trust stage 1 on pages it has not seen.
 
@@ -35,13 +36,14 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.validation import check_is_fitted
 
+from classifier.containers import container_columns, CONTAINER_COLUMNS
 from classifier.fastpredict import LinearStage, TreeStage, compile_linear, compile_trees
 from classifier.features import Featurizer, PageFeatures
 from classifier.labels import LABELS
 from classifier.lines import Page, split_text
 
 MODEL_KIND = "declutter.line-model"
-MODEL_FORMAT_VERSION = 2  # 2: features hashed by classifier.hashing
+MODEL_FORMAT_VERSION = 3  # 2: features hashed by classifier.hashing; 3: stage 2 sees containers
 CHECKSUM_SUFFIX = ".sha256"
 PROBABILITY_OFFSETS = (-3, -2, -1, 1, 2, 3)  # neighbours whose stage-1 view a line sees
 PROBABILITY_RUN = 6                          # lines each side averaged into the run's view
@@ -146,7 +148,8 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             if not oof[g].any():
                 oof[g] = self.stage1_.predict_proba(stage1_inputs[g])
 
-        X2 = _gather([self._stage2_input(f, p) for f, p in zip(features, oof)], page_of_row, rows)
+        X2 = _gather([self._stage2_input(f, p, page) for f, p, page in zip(features, oof, pages)],
+                     page_of_row, rows)
         stage2 = HistGradientBoostingClassifier(
             max_iter=self.stage2_max_iter, learning_rate=self.stage2_learning_rate,
             max_leaf_nodes=self.stage2_max_leaf_nodes,
@@ -181,17 +184,18 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         dense = self.scaler_.transform(features.dense)
         return sp.hstack([features.text, sp.csr_matrix(dense)], format="csr")
 
-    def _stage2_input(self, features: PageFeatures, probs: np.ndarray) -> np.ndarray:
-        return self._stage2_inputs(features.dense, probs, [(0, len(probs))])
+    def _stage2_input(self, features: PageFeatures, probs: np.ndarray, page: Page) -> np.ndarray:
+        return self._stage2_inputs(features.dense, probs, [(0, len(probs))], [page])
 
     def _stage2_inputs(self, dense: np.ndarray, probs: np.ndarray,
-                       spans: Sequence[tuple[int, int]]) -> np.ndarray:
+                       spans: Sequence[tuple[int, int]], pages: Sequence[Page]) -> np.ndarray:
         """Stage 2's rows for pages stacked in `dense` and `probs`, page i
         being rows spans[i]: the line's dense features and stage-1 view, its
-        neighbours' (within its page), its run's and its page's mean."""
+        neighbours' (within its page), its run's and its page's mean, and
+        its containers' (classifier.containers)."""
         n, k = probs.shape
         d = dense.shape[1]
-        out = np.empty((n, d + k * (len(PROBABILITY_OFFSETS) + 3)))
+        out = np.empty((n, d + k * (len(PROBABILITY_OFFSETS) + 3) + len(CONTAINER_COLUMNS)))
         out[:, :d] = dense
         out[:, d:d + k] = probs
         col = d + k
@@ -210,6 +214,14 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             hi = np.clip(np.arange(m) + PROBABILITY_RUN + 1, 0, m)
             out[a:b, col:col + k] = (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
             out[a:b, col + k:col + 2 * k] = page.mean(axis=0)
+        col += 2 * k
+        words = np.expm1(dense[:, self.dense_columns_.index("log_words")].astype(np.float64))
+        classes = list(self.classes_)
+        for (a, b), page in zip(spans, pages):
+            # A model trained without BODY lines has no body to place.
+            structure = page.structure if "BODY" in classes else None
+            body = probs[a:b, classes.index("BODY")] if structure is not None else None
+            out[a:b, col:] = container_columns(structure, body, words[a:b])
         return out
 
     def page_proba(self, page: Page) -> np.ndarray:
@@ -247,7 +259,7 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             probs1 = linear.predict_proba(features.text, features.dense)
         else:
             probs1 = self.stage1_.predict_proba(self._stage1_input(features))
-        X2 = self._stage2_inputs(features.dense, probs1, spans)
+        X2 = self._stage2_inputs(features.dense, probs1, spans, [pages[i] for i in filled])
         probs2 = trees.predict_proba(X2) if trees is not None else self.stage2_.predict_proba(X2)
         for i, (a, b) in zip(filled, spans):
             out[i] = probs2[a:b]

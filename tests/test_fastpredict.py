@@ -81,7 +81,7 @@ def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_
     probs = shipped._pages_proba(real_pages, fast=False)  # also builds the inputs below
     inputs = [shipped._stage2_input(shipped.featurizer_.page(p),
                                     shipped.stage1_.predict_proba(
-                                        shipped._stage1_input(shipped.featurizer_.page(p))))
+                                        shipped._stage1_input(shipped.featurizer_.page(p))), p)
               for p in real_pages]
     X = np.vstack(inputs)
     np.testing.assert_allclose(trees.predict_proba(X), np.vstack(probs), atol=TOLERANCE, rtol=0)

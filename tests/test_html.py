@@ -123,6 +123,7 @@ def oracle_page(content):
     """(texts, structure) as the per-element walk made them."""
     root = fast.parse(content)
     texts, s = [], Structure()
+    s.chains = []   # per line: the elements from the root to the one it ends in
     parts, link_chars = [], [0]
 
     def add(text, in_link):
@@ -138,12 +139,13 @@ def oracle_page(content):
         if not text:
             return
         texts.append(text)
-        s.tags.append(next((tag for tag, _ in reversed(stack) if tag in fast.BLOCK_TAGS), "body"))
-        s.paths.append(" ".join(tag for tag, _ in stack))
-        s.tokens.append(" ".join(t for _, tokens in stack for t in tokens))
+        s.tags.append(next((tag for tag, _, _ in reversed(stack) if tag in fast.BLOCK_TAGS), "body"))
+        s.paths.append(" ".join(tag for tag, _, _ in stack))
+        s.tokens.append(" ".join(t for _, tokens, _ in stack for t in tokens))
         s.regions.append(regions)
         s.link_density.append(min(1.0, chars / max(1, len(text))))
         s.depth.append(len(stack))
+        s.chains.append(tuple(element for _, _, element in stack))
 
     if root is None:
         return texts, s
@@ -164,7 +166,7 @@ def oracle_page(content):
                 regions = regions | {tag}
             if fast.HIDDEN_REGION not in regions and _oracle_hidden(element):
                 regions = regions | {fast.HIDDEN_REGION}
-            stack.append((tag, _oracle_tokens(element)))
+            stack.append((tag, _oracle_tokens(element), element))
             region_stack.append(regions)
             if tag == "a":
                 link_depth += 1
@@ -196,6 +198,24 @@ def assert_same_as_oracle(content):
     got = page.structure
     for field in ("tags", "paths", "tokens", "regions", "link_density", "depth"):
         assert getattr(got, field) == getattr(s, field), field
+    assert_same_elements(got, s.chains)
+
+
+def assert_same_elements(got, chains):
+    """Each line's element numbers, followed up through `parents`, name the
+    same elements as the oracle's stack: one number per element, always."""
+    assert len(got.elements) == len(chains)
+    assert all(got.parents[e] < e for e in range(1, len(got.parents))) and got.parents[:1] in ([], [-1])
+    number_of = {}
+    for element, chain in zip(got.elements, chains):
+        numbers = []
+        while element > 0:
+            numbers.append(element)
+            element = got.parents[element]
+        assert len(numbers) == len(chain)
+        for number, oracle_element in zip(reversed(numbers), chain):
+            assert number_of.setdefault(oracle_element, number) == number
+    assert len(set(number_of.values())) == len(number_of)
 
 
 TAGS = ["div", "p", "span", "a", "li", "ul", "td", "tr", "table", "nav", "header", "footer",
