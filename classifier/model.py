@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from classifier.containers import container_columns, CONTAINER_COLUMNS
 from classifier.fastpredict import LinearStage, TreeStage, compile_linear, compile_trees
 from classifier.features import Featurizer, PageFeatures
-from classifier.labels import LABELS
+from classifier.labels import BODY, LABELS
 from classifier.lines import Page, split_text
 
 MODEL_KIND = "declutter.line-model"
@@ -215,12 +215,13 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             out[a:b, col:col + k] = (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
             out[a:b, col + k:col + 2 * k] = page.mean(axis=0)
         col += 2 * k
+        # Word counts back from the dense features' log1p(words), as training saw them.
         words = np.expm1(dense[:, self.dense_columns_.index("log_words")].astype(np.float64))
         classes = list(self.classes_)
         for (a, b), page in zip(spans, pages):
             # A model trained without BODY lines has no body to place.
-            structure = page.structure if "BODY" in classes else None
-            body = probs[a:b, classes.index("BODY")] if structure is not None else None
+            structure = page.structure if BODY in classes else None
+            body = probs[a:b, classes.index(BODY)] if structure is not None else None
             out[a:b, col:] = container_columns(structure, body, words[a:b])
         return out
 
