@@ -32,6 +32,7 @@ ARTICLE = f"Home / News\n{SECRET}.\nShe told nobody until the audit in March.\nA
 HTML_DOC = "<p>A paragraph of the story from the café.</p>"  # not ASCII: bytes > characters
 TIMEOUT = 10
 SCRAPE_TIMEOUT = 5
+CANCEL_ATTEMPTS = 8
 
 
 def request(content=ARTICLE, fmt=pb.Document.PLAIN_TEXT, doc_id="doc-1"):
@@ -199,23 +200,40 @@ def test_metrics_count_requests_errors_documents_lines_and_bytes(stub, server):
 
 
 def test_a_stream_the_client_cancels_is_counted_as_cancelled(stub, server):
+    """gRPC can hand the server a cancel as the plain end of the requests
+    (its request iterator stops before the call is marked cancelled); the
+    server then has answered every document and ends the stream OK. So each
+    cancelled stream must be counted once, as CANCELLED or OK, and within a
+    few tries one must be counted CANCELLED."""
     registry = server.telemetry.metrics.registry
-    labels = {"method": CLEAN_STREAM, "code": "CANCELLED"}
-    before = registry.get_sample_value("declutter_requests_total", labels) or 0
-    release = threading.Event()
 
-    def requests():
-        yield request(doc_id="c0")
-        release.wait(TIMEOUT)  # the client sends nothing more until it cancels
+    def count(code):
+        labels = {"method": CLEAN_STREAM, "code": code}
+        return registry.get_sample_value("declutter_requests_total", labels) or 0
 
-    call = stub.CleanStream(requests(), timeout=TIMEOUT)
-    assert next(call).id == "c0"
-    call.cancel()
-    release.set()
-    deadline = time.monotonic() + TIMEOUT
-    while (registry.get_sample_value("declutter_requests_total", labels) or 0) == before:
-        assert time.monotonic() < deadline, "the cancelled stream was never counted"
-        time.sleep(0.05)
+    for attempt in range(CANCEL_ATTEMPTS):
+        before = {code: count(code) for code in ("CANCELLED", "OK")}
+        release = threading.Event()
+
+        def requests():
+            yield request(doc_id="c0")
+            release.wait(TIMEOUT)  # the client sends nothing more until it cancels
+
+        call = stub.CleanStream(requests(), timeout=TIMEOUT)
+        try:
+            assert next(call).id == "c0"
+            call.cancel()
+            deadline = time.monotonic() + TIMEOUT
+            while all(count(code) == before[code] for code in before):
+                assert time.monotonic() < deadline, "the cancelled stream was never counted"
+                time.sleep(0.05)
+        finally:
+            release.set()
+        counted = {code: count(code) - before[code] for code in before}
+        assert sorted(counted.values()) == [0, 1], counted
+        if counted["CANCELLED"]:
+            return
+    pytest.fail(f"none of {CANCEL_ATTEMPTS} cancelled streams was counted CANCELLED")
 
 
 def test_the_model_metric_follows_every_model_set():
