@@ -211,7 +211,7 @@ def test_a_stream_the_client_cancels_is_counted_as_cancelled(stub, server):
         labels = {"method": CLEAN_STREAM, "code": code}
         return registry.get_sample_value("declutter_requests_total", labels) or 0
 
-    for attempt in range(CANCEL_ATTEMPTS):
+    for _ in range(CANCEL_ATTEMPTS):
         before = {code: count(code) for code in ("CANCELLED", "OK")}
         release = threading.Event()
 
