@@ -27,6 +27,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_DEFAULT_TIMEOUT=120 \
     PYTHONDONTWRITEBYTECODE=1
 
+# A C compiler for stage 2's tree code (classifier/_trees.c); it stays in this
+# stage, the runtime stage gets only the built module. Python's headers come
+# with python:3.11-slim; a Debian python3 needs python3-dev for them.
+RUN missing="" \
+ && { command -v gcc > /dev/null || missing="gcc libc6-dev"; } \
+ && { python3 -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || missing="$missing python3-dev"; } \
+ && if [ -n "$missing" ]; then \
+        apt-get update && apt-get install -y --no-install-recommends $missing && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 RUN python3 -m venv /opt/venv
 
 # Third-party dependencies first, from pyproject.toml alone, so that editing
@@ -38,11 +48,14 @@ RUN python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb')
 
 # The project itself (a regular, non-editable install: the shipped default
 # model is package data inside `classifier`).
+# The tree module is optional for pip (an install without a compiler falls
+# back to numpy); the image insists on it.
 COPY . ./
 RUN /opt/venv/bin/python -m pip install . \
  && /opt/venv/bin/python -m pip uninstall -y pip setuptools wheel \
  && /opt/venv/bin/declutter-server --help > /dev/null \
- && /opt/venv/bin/python -c "import importlib.util as u, classifier, server; assert u.find_spec('server.healthcheck'), 'server.healthcheck missing'"
+ && /opt/venv/bin/python -c "import importlib.util as u, classifier, server; assert u.find_spec('server.healthcheck'), 'server.healthcheck missing'" \
+ && /opt/venv/bin/python -c "import classifier._trees"
 
 # -------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE} AS runtime

@@ -17,6 +17,11 @@ parameters with a few whole-array numpy operations:
   per split node, an OR of bit masks and a lowest-zero-bit lookup, with no
   walk from node to node.
 
+  Where the C extension `classifier._trees` is built (see pyproject.toml),
+  the same elimination runs in compiled code, and a row is compared only
+  with the splits up to the first that sends it left on each feature; numpy
+  is the fallback for an install without a C compiler.
+
 Both are built from a fitted estimator and give its predict_proba to
 rounding (~1e-15); `compile_*` return None for a model they do not cover
 (categorical splits, binary problems, bigger trees), and callers then use
@@ -29,10 +34,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+try:
+    from classifier import _trees
+except ImportError:  # installed without a C compiler: leaf elimination in numpy
+    _trees = None
+COMPILED_TREES = _trees is not None
+
 MASK_BITS = 16          # leaves per tree the uint16 masks can tell apart
 ROW_CHUNK = 192         # rows evaluated together: keeps the (splits x rows) tables in cache
 _MASK = np.uint16
-
 
 def _lowest_zero_bit_table() -> np.ndarray:
     """For every 16-bit value, the index of its lowest zero bit (16 if none)."""
@@ -100,17 +110,23 @@ def compile_linear(sgd, scaler, n_text: int) -> LinearStage | None:
 class TreeStage:
     """predict_proba of a multiclass HistGradientBoostingClassifier.
 
-    Split nodes sit in a (slots x trees) grid, slot s of tree t being its s-th
-    split (unused slots never rule anything out); every row is compared with
-    all of them at once.
+    In numpy, split nodes sit in a (slots x trees) grid, slot s of tree t
+    being its s-th split (unused slots never rule anything out), and every row
+    is compared with all of them at once. Compiled (`_trees.add_scores`), the
+    splits are listed by feature and threshold, and a row stops reading a
+    feature's splits at the first one that sends it left. `compiled=None`
+    takes the compiled code when it is built.
     """
 
-    def __init__(self, hgb) -> None:
+    def __init__(self, hgb, compiled: bool | None = None) -> None:
         predictors = hgb._predictors
         self.n_classes = hgb.n_trees_per_iteration_
         self.baseline = np.asarray(hgb._baseline_prediction, dtype=np.float64).reshape(1, -1)
         self.n_features = hgb.n_features_in_
         trees = [p.nodes for iteration in predictors for p in iteration]
+        if compiled and _trees is None:
+            raise RuntimeError("classifier._trees is not built (no C compiler at install?)")
+        self.compiled = _trees is not None if compiled is None else compiled
         n_trees = len(trees)
         splits, leaves = [], []
         for nodes in trees:
@@ -138,6 +154,7 @@ class TreeStage:
         self.leaf_base = np.cumsum([0] + [len(v) for v in leaves[:-1]]).astype(np.intp)[:, None]
         self.leaf_values = np.concatenate(leaves).astype(np.float64)
         self.lowest_free = _lowest_zero_bit_table()
+        self.tables = _split_tables(splits, leaves, self.n_features) if self.compiled else None
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -146,6 +163,10 @@ class TreeStage:
         n = X.shape[0]
         if n == 0:
             return np.zeros((0, self.n_classes))
+        if self.compiled:
+            out = np.repeat(self.baseline, n, axis=0)
+            _trees.add_scores(*self.tables, np.ascontiguousarray(X), out, self.n_classes)
+            return out
         if n <= ROW_CHUNK:
             return self._raw_chunk(X)
         out = np.empty((n, self.n_classes))
@@ -177,6 +198,23 @@ class TreeStage:
         return raw
 
 
+def _split_tables(splits, leaves, n_features: int) -> tuple[np.ndarray, ...]:
+    """The tables `_trees.add_scores` reads: every tree's splits ordered by
+    feature, then threshold (threshold, tree, mask, missing goes left), where
+    each feature's splits start, and where each tree's leaf values start."""
+    rows = [(f, thr, t, left, mask) for t, tree_splits in enumerate(splits)
+            for f, thr, left, mask in tree_splits]
+    rows.sort(key=lambda row: (row[0], row[1]))
+    feature = np.array([row[0] for row in rows], dtype=np.int64)
+    return (np.array([row[1] for row in rows], dtype=np.float64),
+            np.array([row[2] for row in rows], dtype=np.int32),
+            np.array([row[4] for row in rows], dtype=np.uint64),
+            np.array([row[3] for row in rows], dtype=np.uint8),
+            np.searchsorted(feature, np.arange(n_features + 1)).astype(np.int64),
+            np.cumsum([0] + [len(v) for v in leaves]).astype(np.int64),
+            np.concatenate(leaves).astype(np.float64))
+
+
 def _eliminations(nodes) -> tuple[list[tuple[int, float, bool, int]], np.ndarray]:
     """A tree's splits as (feature, threshold, missing goes left, mask of the
     leaves its left subtree holds), and its leaf values left to right."""
@@ -204,7 +242,7 @@ def _eliminations(nodes) -> tuple[list[tuple[int, float, bool, int]], np.ndarray
     return splits, nodes["value"][order]
 
 
-def compile_trees(hgb) -> TreeStage | None:
+def compile_trees(hgb, compiled: bool | None = None) -> TreeStage | None:
     predictors = getattr(hgb, "_predictors", None)
     if (not predictors or getattr(hgb, "_preprocessor", None) is not None
             or getattr(hgb, "is_categorical_", None) is not None
@@ -218,4 +256,4 @@ def compile_trees(hgb) -> TreeStage | None:
             nodes = p.nodes
             if nodes["is_categorical"].any() or nodes["is_leaf"].sum() > MASK_BITS:
                 return None
-    return TreeStage(hgb)
+    return TreeStage(hgb, compiled)

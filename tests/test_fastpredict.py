@@ -1,4 +1,5 @@
-"""The numpy evaluators of the fitted stages give scikit-learn's numbers."""
+"""The evaluators of the fitted stages (numpy, and the compiled tree code)
+give scikit-learn's numbers."""
 
 import gzip
 import json
@@ -12,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.preprocessing import MaxAbsScaler
 
+from classifier import fastpredict
 from classifier.fastpredict import compile_linear, compile_trees
 from classifier.html import html_to_page
 from classifier.lines import split_text
@@ -76,8 +78,16 @@ def test_stage1_matches_sgd_predict_proba(shipped, real_pages):
         assert np.abs(got - expected).max() < TOLERANCE
 
 
-def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_pages):
-    _, trees = shipped.fast_stages()
+def test_the_compiled_tree_code_is_built():
+    # pip builds it only where a C compiler is found; CI and the image have one.
+    assert fastpredict.COMPILED_TREES, "classifier._trees is not built: pip install -e . with gcc"
+    assert fastpredict.compile_trees.__defaults__ == (None,)  # used when built
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_pages, compiled):
+    trees = compile_trees(shipped.stage2_, compiled)
+    assert trees.compiled is compiled
     probs = shipped._pages_proba(real_pages, fast=False)  # also builds the inputs below
     inputs = [shipped._stage2_input(shipped.featurizer_.page(p),
                                     shipped.stage1_.predict_proba(
@@ -94,6 +104,48 @@ def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_
     assert trees.predict_proba(noisy[:0]).shape == (0, len(shipped.classes_))
     with pytest.raises(ValueError):
         trees.predict_proba(noisy[:, 1:])
+    if compiled:  # the same sums in the same order as scikit-learn: not one bit differs
+        for rows in (X, noisy):
+            assert np.array_equal(trees.raw(rows), shipped.stage2_._raw_predict(rows))
+
+
+def test_compiled_tree_code_refuses_malformed_tables():
+    X, y = _data(3)
+    hgb = HistGradientBoostingClassifier(max_iter=4, max_leaf_nodes=8, random_state=0).fit(X, y)
+    trees = compile_trees(hgb, compiled=True)
+    threshold, tree, mask, missing_left, feature_start, leaf_start, leaf_value = trees.tables
+
+    def run(**changed):
+        tables = dict(threshold=threshold, tree=tree, mask=mask, missing_left=missing_left,
+                      feature_start=feature_start, leaf_start=leaf_start, leaf_value=leaf_value)
+        tables.update(changed)
+        out = np.repeat(trees.baseline, len(X), axis=0)
+        fastpredict._trees.add_scores(*tables.values(), np.ascontiguousarray(X), out, 3)
+        return out
+
+    assert np.array_equal(run(), hgb._raw_predict(X))
+    decreasing = feature_start.copy()
+    decreasing[1] = feature_start[-1] + 1  # past every later offset
+    bad = {  # table: (corrupted, what the refusal says)
+        "tree": (np.where(np.arange(len(tree)) == 0, len(leaf_start) - 1, tree).astype(np.int32),
+                 "names no tree"),
+        "mask": (np.where(np.arange(len(mask)) == 0, np.uint64(1) << np.uint64(40),
+                          mask).astype(np.uint64), "last leaf"),
+        "feature_start": (decreasing, "decrease"),
+        "leaf_start": (np.where(np.arange(len(leaf_start)) == 1, 0, leaf_start).astype(np.int64),
+                       "no leaves"),
+        "leaf_value": (leaf_value[:-1].copy(), "leaf values"),
+        "missing_left": (missing_left[:-1].copy(), "wrong size"),
+        "threshold": (threshold.astype(np.float32), "wrong size"),
+    }
+    for name, (table, says) in bad.items():
+        with pytest.raises(ValueError, match=says):
+            run(**{name: table})
+    with pytest.raises(ValueError, match="rows"):
+        fastpredict._trees.add_scores(*trees.tables, np.ascontiguousarray(X[:, 1:]),
+                                      np.zeros((len(X), 3)), 3)
+    with pytest.raises(TypeError):  # the scores must be writable
+        fastpredict._trees.add_scores(*trees.tables, np.ascontiguousarray(X), bytes(len(X) * 24), 3)
 
 
 def test_pages_proba_matches_the_scikit_learn_path(shipped, real_pages):
@@ -137,9 +189,10 @@ def test_trees_with_missing_values_in_training_match():
     X, y = _data(3)
     X[np.random.default_rng(1).random(X.shape) < 0.2] = np.nan
     hgb = HistGradientBoostingClassifier(max_iter=15, max_leaf_nodes=16, random_state=0).fit(X, y)
-    trees = compile_trees(hgb)
-    assert trees is not None
-    assert np.abs(trees.predict_proba(X) - hgb.predict_proba(X)).max() < TOLERANCE
+    for compiled in (True, False):
+        trees = compile_trees(hgb, compiled)
+        assert trees is not None
+        assert np.abs(trees.predict_proba(X) - hgb.predict_proba(X)).max() < TOLERANCE
 
 
 def test_models_the_evaluators_do_not_cover_are_left_to_scikit_learn():
