@@ -44,6 +44,7 @@ MASK_BITS = 16          # leaves per tree the uint16 masks can tell apart
 ROW_CHUNK = 192         # rows evaluated together: keeps the (splits x rows) tables in cache
 _MASK = np.uint16
 
+
 def _lowest_zero_bit_table() -> np.ndarray:
     """For every 16-bit value, the index of its lowest zero bit (16 if none)."""
     values = np.arange(1 << MASK_BITS, dtype=np.int64)
@@ -127,12 +128,19 @@ class TreeStage:
         if compiled and _trees is None:
             raise RuntimeError("classifier._trees is not built (no C compiler at install?)")
         self.compiled = _trees is not None if compiled is None else compiled
-        n_trees = len(trees)
         splits, leaves = [], []
         for nodes in trees:
             tree_splits, tree_leaves = _eliminations(nodes)
             splits.append(tree_splits)
             leaves.append(tree_leaves)
+        if self.compiled:
+            self.tables = _split_tables(splits, leaves, self.n_features)
+        else:
+            self._grid(splits, leaves)
+
+    def _grid(self, splits, leaves) -> None:
+        """The numpy evaluator's tables."""
+        n_trees = len(splits)
         slots = max(1, max(len(s) for s in splits))
         feature = np.zeros((slots, n_trees), dtype=np.intp)
         threshold = np.full((slots, n_trees), np.inf)
@@ -154,7 +162,6 @@ class TreeStage:
         self.leaf_base = np.cumsum([0] + [len(v) for v in leaves[:-1]]).astype(np.intp)[:, None]
         self.leaf_values = np.concatenate(leaves).astype(np.float64)
         self.lowest_free = _lowest_zero_bit_table()
-        self.tables = _split_tables(splits, leaves, self.n_features) if self.compiled else None
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)

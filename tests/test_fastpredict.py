@@ -78,10 +78,10 @@ def test_stage1_matches_sgd_predict_proba(shipped, real_pages):
         assert np.abs(got - expected).max() < TOLERANCE
 
 
-def test_the_compiled_tree_code_is_built():
+def test_the_compiled_tree_code_is_built_and_used(shipped):
     # pip builds it only where a C compiler is found; CI and the image have one.
     assert fastpredict.COMPILED_TREES, "classifier._trees is not built: pip install -e . with gcc"
-    assert fastpredict.compile_trees.__defaults__ == (None,)  # used when built
+    assert shipped.fast_stages()[1].compiled
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
