@@ -27,8 +27,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_DEFAULT_TIMEOUT=120 \
     PYTHONDONTWRITEBYTECODE=1
 
-# A C compiler for stage 2's tree code (classifier/_trees.c); it stays in this
-# stage, the runtime stage gets only the built module. Python's headers come
+# A C compiler for the C extensions (stage 2's trees, the HTML walk; see
+# setup.py); it stays in this stage, the runtime stage gets only the built modules. Python's headers come
 # with python:3.11-slim; a Debian python3 needs python3-dev for them.
 RUN missing="" \
  && { command -v gcc > /dev/null || missing="gcc libc6-dev"; } \
@@ -48,14 +48,14 @@ RUN python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb')
 
 # The project itself (a regular, non-editable install: the shipped default
 # model is package data inside `classifier`).
-# The tree module is optional for pip (an install without a compiler falls
-# back to numpy); the image insists on it.
+# The C extensions are optional for pip (an install without a compiler falls
+# back to Python and numpy); the image insists on them.
 COPY . ./
 RUN /opt/venv/bin/python -m pip install . \
  && /opt/venv/bin/python -m pip uninstall -y pip setuptools wheel \
  && /opt/venv/bin/declutter-server --help > /dev/null \
  && /opt/venv/bin/python -c "import importlib.util as u, classifier, server; assert u.find_spec('server.healthcheck'), 'server.healthcheck missing'" \
- && /opt/venv/bin/python -c "import classifier._trees"
+ && /opt/venv/bin/python -c "import classifier._trees, classifier._walk, classifier.html as h; assert h.COMPILED_WALK"
 
 # -------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE} AS runtime

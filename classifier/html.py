@@ -17,6 +17,11 @@ element: one lookup decides what a tag does, a line is under way only once it
 has visible text, and the structure (path, tokens, regions) is worked out only
 for the elements lines end in and their ancestors, once each.
 tests/test_html.py checks its output against the per-element walk it replaced.
+
+Where the C extension `classifier._walk` is built (see setup.py), the same
+walk runs in compiled code over libxml2's tree, asking this module what each
+tag does; `_lines` and `_contexts` below are the fallback, and the definition
+of what it computes.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from __future__ import annotations
 import re
 
 from lxml import etree
+
+try:
+    from classifier import _walk
+except ImportError:  # installed without a C compiler: the walk runs in Python
+    _walk = None
 
 from classifier.decode import decode
 from classifier.errors import DocumentError
@@ -314,12 +324,55 @@ def _contexts(elements: list[etree._Element | None]) -> tuple[list[_Context], li
     return out, parents
 
 
-def html_to_page(content: str | bytes) -> Page:
-    """Turn an HTML page into numbered lines with their structure."""
+# The compiled walk reads lxml's elements in place, so it runs only with the
+# lxml (major version) it was built against.
+COMPILED_WALK = _walk is not None and _walk.LXML_VERSION.split(".")[0] == etree.__version__.split(".")[0]
+
+# Regions as bits of an int in the compiled walk, and each set of them.
+_REGION_BIT = {region: 1 << i for i, region in enumerate(sorted(REGION_TAGS) + [HIDDEN_REGION])}
+_REGION_SETS = [frozenset(r for r, bit in _REGION_BIT.items() if mask & bit)
+                for mask in range(1 << len(_REGION_BIT))]
+_FACTS: dict[str, tuple[int, str, bool, bool, int]] = {}
+
+
+def _facts(tag: str) -> tuple[int, str, bool, bool, int]:
+    """What the compiled walk needs to know of a tag: its action, its name
+    in paths, whether it is a block, whether it hides its content, and the
+    region bits it adds."""
+    facts = _FACTS.get(tag)
+    if facts is None:
+        name = _name(tag)
+        facts = (_action(tag), name, name in BLOCK_TAGS, tag == "noscript",
+                 _REGION_BIT[name] if name in REGION_TAGS else 0)
+        if len(_FACTS) < _CACHE_SIZE:
+            _FACTS[tag] = facts
+    return facts
+
+
+def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
+    """Turn an HTML page into numbered lines with their structure.
+
+    compiled: whether to walk the tree in compiled code (default: where it is built)."""
+    if compiled and _walk is None:
+        raise RuntimeError("classifier._walk is not built")
     root = parse(content)
     texts: list[str] = []
     structure = Structure()
-    if root is not None:
+    if root is not None and (COMPILED_WALK if compiled is None else compiled):
+        (texts, link_chars, elements, tags, paths, tokens, regions, depths,
+         parents) = _walk.walk(root, _facts, _tokens, _hidden_style, _TOP[0],
+                               _REGION_BIT[HIDDEN_REGION])
+        if texts:
+            structure.tags = [tags[e] for e in elements]
+            structure.paths = [paths[e] for e in elements]
+            structure.tokens = [tokens[e] for e in elements]
+            structure.regions = [_REGION_SETS[regions[e]] for e in elements]
+            structure.depth = [depths[e] for e in elements]
+            structure.elements = elements
+            structure.parents = parents
+            structure.link_density = [min(1.0, chars / max(1, len(text)))
+                                      for chars, text in zip(link_chars, texts)]
+    elif root is not None:
         texts, ends, link_chars = _lines(root)
         if texts:
             contexts, structure.parents = _contexts(ends)

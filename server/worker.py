@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
 from classifier.fastpredict import COMPILED_TREES
+from classifier.html import COMPILED_WALK
 from classifier.limits import Limits
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
@@ -115,6 +116,9 @@ class Server:
         if not COMPILED_TREES:
             log.warning("classifier._trees was not built (no C compiler at install): "
                         "stage 2's trees run in numpy, about 10%% slower")
+        if not COMPILED_WALK:
+            log.warning("classifier._walk was not built (no C compiler at install) or was built "
+                        "for another lxml: HTML pages are cut into lines in Python, about 15%% slower")
         if self.reuse_port:
             self._listen()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)

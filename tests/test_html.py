@@ -1,6 +1,24 @@
+from pathlib import Path
+
 import pytest
 
+from classifier import html
 from classifier.html import html_to_page
+
+# Whether html_to_page walks in compiled code, before the fixture below sets it.
+COMPILED_WALK = html.COMPILED_WALK
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "python"])
+def walk(request):
+    """Every test here runs on both walks: the compiled one (classifier._walk)
+    and the Python fallback that defines it."""
+    if request.param == "compiled" and not COMPILED_WALK:
+        pytest.skip("classifier._walk is not built or not for this lxml")
+    saved = html.COMPILED_WALK
+    html.COMPILED_WALK = request.param == "compiled"
+    yield request.param
+    html.COMPILED_WALK = saved
 
 PAGE = """<!doctype html><html><head><title>Site title</title>
 <style>p { color: red }</style><script>var x = "<p>not text</p>";</script></head>
@@ -362,3 +380,47 @@ def test_deep_pages_get_their_structure_without_recursion():
     # Contexts are built up a chain of 1,500 ancestors, past Python's recursion limit.
     assert_same_as_oracle('<div class="d x">' * 1500 + "deep<p>para</p>tail" + "</div>" * 1500)
     assert html_to_page('<div class="d">' * 1500 + "deep" + "</div>" * 1500).structure.depth == [1502]
+
+
+# --- The compiled walk ---------------------------------------------------------------------
+
+def test_the_compiled_walk_is_built_and_used():
+    # pip install builds it wherever there is a C compiler (CI, the image).
+    assert html._walk is not None and COMPILED_WALK
+
+
+FUZZ_PAGES = sorted((Path(__file__).parent.parent / "fuzz" / "corpus" / "html").iterdir())
+
+
+@pytest.mark.parametrize("path", FUZZ_PAGES, ids=lambda p: p.name)
+def test_the_compiled_walk_gives_the_python_walks_page(path, walk):
+    if walk != "compiled":
+        pytest.skip("compares the compiled walk with the Python one")
+    content = path.read_bytes()
+    try:
+        expected = html_to_page(content, compiled=False)
+    except Exception as error:  # the page is refused: the same way
+        with pytest.raises(type(error)):
+            html_to_page(content, compiled=True)
+    else:
+        assert html_to_page(content, compiled=True) == expected
+
+
+def test_the_compiled_walk_refuses_what_is_not_an_lxml_element(walk):
+    if walk != "compiled":
+        pytest.skip("the compiled walk's own checks")
+    root = html.parse("<p>x</p>")
+    args = (html._facts, html._tokens, html._hidden_style, "body", 32)
+    with pytest.raises(TypeError, match="lxml element"):
+        html._walk.walk("<p>x</p>", *args)
+    with pytest.raises(TypeError, match="facts"):
+        html._walk.walk(root, lambda tag: (1, 2), *args[1:])
+    with pytest.raises(TypeError, match="must give a str"):
+        html._walk.walk(html.parse("<p class=c>x</p>"), html._facts, lambda c, i: 7, *args[2:])
+
+    def fails(style):
+        raise RuntimeError("from hidden_style")
+    with pytest.raises(RuntimeError, match="from hidden_style"):
+        html._walk.walk(html.parse("<p style=x>x</p>"), html._facts, html._tokens, fails, "body", 32)
+    # The tree is untouched by a failed walk.
+    assert html._walk.walk(root, *args)[0] == ["x"]

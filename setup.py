@@ -1,0 +1,21 @@
+"""The project's two C extensions; everything else about the build is in pyproject.toml.
+
+They are declared here, not in pyproject.toml, because the HTML walk
+compiles against lxml's headers, whose directory only lxml itself can say.
+Both are optional: without a C compiler the install still succeeds and the
+same code runs in Python and numpy, slower (the server logs a warning);
+`python -c "import classifier._trees, classifier._walk"` says whether they
+were built.
+"""
+
+import lxml
+from setuptools import Extension, setup
+
+setup(ext_modules=[
+    # Stage 2's trees (classifier.fastpredict).
+    Extension("classifier._trees", ["classifier/_trees.c"],
+              optional=True, extra_compile_args=["-O3"]),
+    # The walk over lxml's tree that cuts a page into lines (classifier.html).
+    Extension("classifier._walk", ["classifier/_walk.c"], include_dirs=lxml.get_include(),
+              optional=True, extra_compile_args=["-O3"]),
+])
