@@ -370,16 +370,15 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
             structure.depth = [depths[e] for e in elements]
             structure.elements = elements
             structure.parents = parents
-            structure.link_density = [min(1.0, chars / max(1, len(text)))
-                                      for chars, text in zip(link_chars, texts)]
     elif root is not None:
         texts, ends, link_chars = _lines(root)
         if texts:
             contexts, structure.parents = _contexts(ends)
             (structure.tags, structure.paths, structure.tokens, structure.regions,
              structure.depth, structure.elements) = map(list, zip(*contexts))
-            structure.link_density = [min(1.0, chars / max(1, len(text)))
-                                      for chars, text in zip(link_chars, texts)]
+    if texts:
+        structure.link_density = [min(1.0, chars / max(1, len(text)))
+                                  for chars, text in zip(link_chars, texts)]
     n = len(texts)
     return Page(
         texts=texts,
