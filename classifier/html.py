@@ -354,7 +354,7 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
 
     compiled: whether to walk the tree in compiled code (default: where it is built)."""
     if compiled and _walk is None:
-        raise RuntimeError("classifier._walk is not built")
+        raise RuntimeError("classifier._walk is not built: reinstall (pip install .) where a C compiler and Python's headers are present")
     root = parse(content)
     texts: list[str] = []
     structure = Structure()
