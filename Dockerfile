@@ -55,7 +55,7 @@ RUN /opt/venv/bin/python -m pip install . \
  && /opt/venv/bin/python -m pip uninstall -y pip setuptools wheel \
  && /opt/venv/bin/declutter-server --help > /dev/null \
  && /opt/venv/bin/python -c "import importlib.util as u, classifier, server; assert u.find_spec('server.healthcheck'), 'server.healthcheck missing'" \
- && /opt/venv/bin/python -c "import classifier._trees, classifier._walk, classifier.html as h; assert h.COMPILED_WALK"
+ && /opt/venv/bin/python -c "import classifier._trees, classifier._walk, classifier._features, classifier.html as h; assert h.COMPILED_WALK"
 
 # -------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE} AS runtime

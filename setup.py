@@ -1,11 +1,11 @@
-"""The project's two C extensions; everything else about the build is in pyproject.toml.
+"""The project's C extensions; everything else about the build is in pyproject.toml.
 
 They are declared here, not in pyproject.toml, because the HTML walk
 compiles against lxml's headers, whose directory only lxml itself can say.
-Both are optional: without a C compiler the install still succeeds and the
+All are optional: without a C compiler the install still succeeds and the
 same code runs in Python and numpy, slower (the server logs a warning);
-`python -c "import classifier._trees, classifier._walk"` says whether they
-were built.
+`python -c "import classifier._trees, classifier._walk, classifier._features"`
+says whether they were built.
 """
 
 import lxml
@@ -17,5 +17,8 @@ setup(ext_modules=[
               optional=True, extra_compile_args=["-O3"]),
     # The walk over lxml's tree that cuts a page into lines (classifier.html).
     Extension("classifier._walk", ["classifier/_walk.c"], include_dirs=lxml.get_include(),
+              optional=True, extra_compile_args=["-O3"]),
+    # The per-line text features (classifier.features, classifier.shape).
+    Extension("classifier._features", ["classifier/_features.c"],
               optional=True, extra_compile_args=["-O3"]),
 ])

@@ -19,9 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from classifier.lines import Page
-from classifier.hashing import (char_ngram_features, hashed_counts, markup_token_features,
+from classifier.hashing import (MARKUP_PREFIXES, MARKUP_SEED, PATH_TOKENS, SEEDS,
+                                char_ngram_features, hashed_counts, markup_token_features,
                                 ranges, row_pointers, word_features)
-from classifier.joined import Joined
+from classifier.joined import Joined, compiled_features
 from classifier.shape import SHAPE_COLUMNS, line_shapes
 
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)     # lines whose shape a line also sees
@@ -181,14 +182,28 @@ class Featurizer:
         """hstack([words, chars, context of line-1, context of line+1, markup]),
         assembled from (row, column, value) entries in one step."""
         n = len(joined)
+        markup = None
+        if any(page.structure is not None for page in pages):
+            keys, kinds = self._markup_kinds(pages, bounds)
+            markup = (kinds, *self._markup_block(keys))
+        compiled = compiled_features()
+        if compiled is not None:
+            indptr, columns, values = compiled.text_block(
+                joined.lowered, joined.starts, joined.lengths, bounds.first, bounds.end,
+                (self.word_features, self.char_features, self.context_features),
+                CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS, SEEDS, markup)
+            return sp.csr_matrix((np.frombuffer(values, dtype=np.float64),
+                                  np.frombuffer(columns, dtype=np.int64),
+                                  np.frombuffer(indptr, dtype=np.int64)),
+                                 shape=(n, self.n_text_features))
         words = hashed_counts(*word_features(joined), n, self.word_features)
         chars = hashed_counts(*char_ngram_features(joined, CHAR_NGRAM_SIZES,
                                                    CHAR_NGRAM_MAX_CHARS), n, self.char_features)
         context = _fold_entries(words, (n, self.word_features), self.context_features)
         blocks = [words, chars, _shift_entries(context, bounds, -1),
                   _shift_entries(context, bounds, 1)]
-        if any(page.structure is not None for page in pages):
-            blocks.append(self._markup_entries(pages, bounds))
+        if markup is not None:
+            blocks.append(self._markup_entries(markup[0], markup[1:]))
         widths = (self.word_features, self.char_features, self.context_features,
                   self.context_features)
         offsets = np.cumsum((0,) + widths)
@@ -202,27 +217,41 @@ class Featurizer:
         return sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
                              shape=(n, self.n_text_features))
 
-    def _markup_entries(self, pages: Sequence[Page], bounds: _Bounds):
-        """The markup block's entries. Lines of one block or list share their
-        tag, path and tokens, so each distinct combination is hashed once
-        and its row copied to every line that has it."""
+    def _markup_kinds(self, pages: Sequence[Page], bounds: _Bounds):
+        """The distinct (tag, path, tokens) keys of the pages' HTML lines, and
+        the key of each line (-1 for lines of plain-text pages). Lines of one
+        block or list share their key, so each is hashed once."""
         index: dict[tuple[str, str, str], int] = {}
-        lines, kinds = [], []
+        kinds = np.full(int(bounds.end[-1]) if len(bounds.end) else 0, -1, dtype=np.int64)
         for page, start in zip(pages, bounds.starts):
             s = page.structure
             if s is None or not len(page):
                 continue
-            lines.append(np.arange(start, start + len(page)))
-            kinds.append(np.fromiter((index.setdefault(key, len(index))
-                                      for key in zip(s.tags, s.paths, s.tokens)),
-                                     dtype=np.intp, count=len(page)))
-        rows, columns, values = hashed_counts(*markup_token_features(list(index)), len(index),
+            kinds[start:start + len(page)] = np.fromiter(
+                (index.setdefault(key, len(index)) for key in zip(s.tags, s.paths, s.tokens)),
+                dtype=np.int64, count=len(page))
+        return list(index), kinds
+
+    def _markup_block(self, keys: list[tuple[str, str, str]]):
+        """(indptr, columns, values) of the markup features of each key: one
+        CSR row per key."""
+        compiled = compiled_features()
+        if compiled is not None:
+            indptr, columns, values = compiled.markup_block(
+                keys, self.markup_features, MARKUP_SEED, MARKUP_PREFIXES, PATH_TOKENS)
+            return (np.frombuffer(indptr, dtype=np.int64), np.frombuffer(columns, dtype=np.int64),
+                    np.frombuffer(values, dtype=np.float32))
+        rows, columns, values = hashed_counts(*markup_token_features(keys), len(keys),
                                               self.markup_features)
-        starts = row_pointers(rows, len(index))
-        kind = np.concatenate(kinds) if kinds else np.zeros(0, dtype=np.intp)
-        line = np.concatenate(lines) if lines else np.zeros(0, dtype=np.intp)
-        owner, picked = ranges(starts[kind], np.diff(starts)[kind])
-        return line[owner], columns[picked], values[picked]
+        return row_pointers(rows, len(keys)), columns, values
+
+    def _markup_entries(self, kinds: np.ndarray, block):
+        """The markup block's (row, column, value) entries: each line gets
+        its key's row."""
+        indptr, columns, values = block
+        lines = np.flatnonzero(kinds >= 0)
+        owner, picked = ranges(indptr[kinds[lines]], np.diff(indptr)[kinds[lines]])
+        return lines[owner], columns[picked], values[picked]
 
     def _dense(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> np.ndarray:
         n = len(joined)

@@ -26,6 +26,8 @@ _PAIR_SEED = np.uint64(0x27D4EB2F165667C5)
 _CHAR_SEED = np.uint64(0x165667B19E3779F9)
 _MARKUP_SEED = np.uint64(0x85EBCA77C2B2AE3D)
 _MULTIPLIER = np.uint64(0x100000001B3)  # odd, so combining stays invertible
+# The same, in the order classifier._features.text_block takes them.
+SEEDS = tuple(int(s) for s in (_WORD_SEED, _PAIR_SEED, _CHAR_SEED, _MULTIPLIER))
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -156,6 +158,13 @@ def _split_hashes(prefix: str, token_lists: list[list[str]]) -> tuple[np.ndarray
     return hashes, np.cumsum(counts) - counts
 
 
+# Markup tokens: a line's tag, its path's last PATH_TOKENS tags and its
+# class/id tokens, each after its prefix.
+MARKUP_PREFIXES = ("tag:", "path:", "cls:")
+PATH_TOKENS = 4
+MARKUP_SEED = int(_MARKUP_SEED)
+
+
 def markup_token_features(keys: list[tuple[str, str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """token_features of each (tag, path, classes) key's tokens: "tag:" and
     the tag, "path:" and each of the path's last four tags, "cls:" and each
@@ -164,9 +173,10 @@ def markup_token_features(keys: list[tuple[str, str, str]]) -> tuple[np.ndarray,
     if not keys:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.uint64)
     tags, paths, classes = zip(*keys)
-    parts = [(np.arange(len(keys)), _prefixed_crc32("tag:", list(tags)))]
-    for prefix, values, split in (("path:", paths, lambda p: p.split()[-4:]),
-                                  ("cls:", classes, str.split)):
+    tag_prefix, path_prefix, class_prefix = MARKUP_PREFIXES
+    parts = [(np.arange(len(keys)), _prefixed_crc32(tag_prefix, list(tags)))]
+    for prefix, values, split in ((path_prefix, paths, lambda p: p.split()[-PATH_TOKENS:]),
+                                  (class_prefix, classes, str.split)):
         index: dict[str, int] = {}
         which = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp,
                             count=len(values))

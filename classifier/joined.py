@@ -16,10 +16,20 @@ import numpy as np
 
 from classifier.crc import crc32_runs
 
+try:  # built from _features.c at install; optional
+    from classifier import _features
+except ImportError:
+    _features = None
+# Whether the features are computed by classifier._features. The numpy code
+# in shape.py and hashing.py defines them and runs when it is not built; the
+# tests switch this off to run both.
+COMPILED_FEATURES = _features is not None
+
 # The words of the word features and the shape's counts: what Joined.word_spans
 # finds with the character table (the tests hold it to this pattern).
 WORD = re.compile(r"\w+")
 SEPARATOR_CHARS = "|/>»·•"
+COPYRIGHT_CHAR = "©"
 
 # Character classes, one column each in the lookup table.
 ALPHA, UPPER, LOWER, DIGIT, SPACE, WORDCHAR, PUNCT, SEPARATOR, COPYRIGHT = range(9)
@@ -29,7 +39,7 @@ _BMP = 0x10000  # characters past the Basic Multilingual Plane are classed one b
 def _classes_of(c: str) -> tuple[bool, ...]:
     alnum = c.isalnum()
     return (c.isalpha(), c.isupper(), c.islower(), c.isdigit(), c.isspace(),
-            alnum or c == "_", not alnum and not c.isspace(), c in SEPARATOR_CHARS, c == "©")
+            alnum or c == "_", not alnum and not c.isspace(), c in SEPARATOR_CHARS, c == COPYRIGHT_CHAR)
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +54,7 @@ def _char_table() -> np.ndarray:
     return np.column_stack([
         strings.isalpha(chars), strings.isupper(chars), strings.islower(chars),
         strings.isdigit(chars), space, alnum | (chars == "_"), ~alnum & ~space,
-        np.isin(chars, list(SEPARATOR_CHARS)), chars == "©",
+        np.isin(chars, list(SEPARATOR_CHARS)), chars == COPYRIGHT_CHAR,
     ]).astype(np.uint8)
 
 
@@ -52,6 +62,11 @@ def _char_table() -> np.ndarray:
 def _word_table() -> np.ndarray:
     """Whether each BMP character is a \\w character, as int8."""
     return np.ascontiguousarray(_char_table()[:, WORDCHAR]).astype(np.int8)
+
+
+def compiled_features():
+    """classifier._features when it is built and switched on, else None."""
+    return _features if COMPILED_FEATURES else None
 
 
 def _lower_in_place(text: str) -> str:

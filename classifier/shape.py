@@ -14,8 +14,8 @@ import re
 import numpy as np
 
 from classifier.cues import CUES, FUNCTION_WORDS
-from classifier.joined import (ALPHA, COPYRIGHT, DIGIT, LOWER, PUNCT, SEPARATOR, SPACE, UPPER,
-                               WORDCHAR, Joined)
+from classifier.joined import (COPYRIGHT_CHAR, SEPARATOR_CHARS, SPACE, UPPER, Joined,
+                               compiled_features)
 from classifier.labels import AD, DISCLAIMER, NAVIGATION, RELATED_LINKS
 
 CUE_LABELS = (NAVIGATION, AD, DISCLAIMER, RELATED_LINKS)
@@ -259,43 +259,68 @@ def _function_words(joined: Joined) -> np.ndarray:
     return out
 
 
+# Per-line counts the shape columns are made from, in the order
+# classifier._features.shape_counts returns them (the character classes first,
+# in classifier.joined's order).
+COUNTS = ("alpha", "upper", "lower", "digit", "space", "wordchar", "punct", "separator",
+          "copyright", "title_words", "words", "function_words", "glued", "sentence_ends",
+          "terminal", "bullet", "url")
+_COUNT = {name: i for i, name in enumerate(COUNTS)}
+
+
+def line_counts(joined: Joined) -> np.ndarray:
+    """(lines x COUNTS): each line's characters in each class (the newline
+    after it included), words, title-case words, function words, glued pairs,
+    sentence ends, terminal ends, and whether it starts with a bullet and
+    holds a URL."""
+    compiled = compiled_features()
+    if compiled is not None:
+        counts = compiled.shape_counts(joined.text, joined.lowered, joined.starts, joined.lengths,
+                                       _FUNCTION_KEYS, SEPARATOR_CHARS, COPYRIGHT_CHAR,
+                                       _TERMINAL_CHARS, _CLOSING_CHARS, _BULLET_MARKS)
+        return np.frombuffer(counts, dtype=np.float64).reshape(len(joined), len(COUNTS))
+    n = len(joined)
+    classes = joined.classes
+    upper_word_start = np.zeros(len(classes), dtype=np.uint8)
+    upper_word_start[joined.word_starts] = classes[joined.word_starts, UPPER]
+    counts = joined.per_line(np.column_stack([classes, upper_word_start]))
+    words = np.bincount(joined.word_lines, minlength=n)[:n]
+    function_words = np.bincount(joined.word_lines, weights=_function_words(joined), minlength=n)[:n]
+    sentence_ends, terminal = _sentence_ends(joined)
+    return np.column_stack([counts, words, function_words, _glued(joined), sentence_ends,
+                            terminal, _bullets(joined), _urls(joined)]).astype(np.float64)
+
+
 def line_shapes(joined: Joined) -> np.ndarray:
     """(lines x SHAPE_COLUMNS) for a page's stripped, non-empty lines."""
     n = len(joined)
     if n == 0:
         return np.zeros((0, len(SHAPE_COLUMNS)))
-    classes = joined.classes
-    upper_word_start = np.zeros(len(classes), dtype=np.uint8)
-    upper_word_start[joined.word_starts] = classes[joined.word_starts, UPPER]
-    counts = joined.per_line(np.column_stack([classes, upper_word_start]))
-    title_words = counts[:, -1]
-
+    counts = line_counts(joined)
+    count = {name: counts[:, i] for name, i in _COUNT.items()}
     chars = joined.lengths.astype(np.float64)
-    n_words = np.bincount(joined.word_lines, minlength=n)[:n].astype(np.float64)
+    n_words = count["words"]
     some_words = np.maximum(n_words, 1)
-    letters = counts[:, ALPHA]
-    is_function = _function_words(joined)
-    function_words = np.bincount(joined.word_lines, weights=is_function, minlength=n)[:n]
+    letters = count["alpha"]
     last = joined.codes[np.maximum(joined.ends - 1, 0)]
-    sentence_ends, terminal = _sentence_ends(joined)
     columns = [
         np.log1p(chars),
         np.log1p(n_words),
-        np.minimum(MAX_MEAN_WORD_LEN, counts[:, WORDCHAR] / some_words) / 10 * (n_words > 0),
-        counts[:, UPPER] / np.maximum(letters, 1),
-        title_words / some_words,
-        counts[:, DIGIT] / np.maximum(chars, 1),
-        counts[:, PUNCT] / np.maximum(chars, 1),
-        np.minimum(1, terminal),
+        np.minimum(MAX_MEAN_WORD_LEN, count["wordchar"] / some_words) / 10 * (n_words > 0),
+        count["upper"] / np.maximum(letters, 1),
+        count["title_words"] / some_words,
+        count["digit"] / np.maximum(chars, 1),
+        count["punct"] / np.maximum(chars, 1),
+        np.minimum(1, count["terminal"]),
         (last == ord(":")) & (joined.lengths > 0),
-        function_words / some_words,
-        np.minimum(MAX_GLUED, _glued(joined)) / MAX_GLUED,
-        np.minimum(MAX_SEPARATORS, counts[:, SEPARATOR]) / MAX_SEPARATORS,
-        _bullets(joined),
-        np.minimum(1, counts[:, COPYRIGHT]),
-        np.log1p(sentence_ends),
-        _urls(joined),
-        (letters >= MIN_LETTERS_ALL_CAPS) & (counts[:, LOWER] == 0),
+        count["function_words"] / some_words,
+        np.minimum(MAX_GLUED, count["glued"]) / MAX_GLUED,
+        np.minimum(MAX_SEPARATORS, count["separator"]) / MAX_SEPARATORS,
+        count["bullet"],
+        np.minimum(1, count["copyright"]),
+        np.log1p(count["sentence_ends"]),
+        count["url"],
+        (letters >= MIN_LETTERS_ALL_CAPS) & (count["lower"] == 0),
     ]
     cues = np.minimum(MAX_CUES, _cue_hits(joined)) / MAX_CUES
     return np.column_stack(columns + [cues]).astype(np.float64)

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from classifier.fastpredict import COMPILED_TREES
 from classifier.html import COMPILED_WALK
+from classifier.joined import COMPILED_FEATURES
 from classifier.limits import Limits
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from server.api.declutter.v1 import declutter_pb2 as pb
@@ -119,6 +120,9 @@ class Server:
         if not COMPILED_WALK:
             log.warning("classifier._walk was not built (no C compiler at install) or was built "
                         "for another lxml: HTML pages are cut into lines in Python, about 15%% slower")
+        if not COMPILED_FEATURES:
+            log.warning("classifier._features was not built (no C compiler at install): "
+                        "features are computed in numpy: pages take up to twice as long")
         if self.reuse_port:
             self._listen()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)

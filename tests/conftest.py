@@ -4,11 +4,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from classifier import joined
 from classifier.corpus import read_corpus
 from classifier.model import LineClassifier, Model, as_samples, library_versions, save_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CORPUS = FIXTURES / "tiny_corpus.jsonl"
+
+
+@pytest.fixture(scope="module", params=["compiled", "numpy"])
+def feature_path(request):
+    """Runs a module's tests on both ways of computing features: the compiled
+    one (classifier._features) and the numpy code that defines it. Use with
+    `pytestmark = pytest.mark.usefixtures("feature_path")`."""
+    if request.param == "compiled" and joined._features is None:
+        pytest.skip("classifier._features is not built")
+    saved = joined.COMPILED_FEATURES
+    joined.COMPILED_FEATURES = request.param == "compiled"
+    yield request.param
+    joined.COMPILED_FEATURES = saved
 
 
 @pytest.fixture(scope="session")

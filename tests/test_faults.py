@@ -26,7 +26,9 @@ from test_server import ARTICLE
 GRACE_SECONDS = 30  # far more than the calls need; the test ends when they do
 EXIT_MARGIN = 5.0            # seconds past the grace period the process may take to exit
 IN_FLIGHT = 4
-LARGE_DOCUMENT = "\n".join([ARTICLE] * 1000)  # seconds of work each (16,000 lines)
+# About a second of work each (64,000 lines, 3.7 MB: under gRPC's default 4 MB
+# receive limit for the answer).
+LARGE_DOCUMENT = "\n".join([ARTICLE] * 4000)
 
 
 def clean_on_ready_channel(address: str, id: str, ready, start):

@@ -1,10 +1,14 @@
 import numpy as np
+import pytest
 
 from classifier.features import NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer, _fold
 from classifier.hashing import to_matrix, word_features
 from classifier.html import html_to_page
 from classifier.joined import Joined
 from classifier.lines import split_text
+
+# Every test here runs on the compiled features and on the numpy code.
+pytestmark = pytest.mark.usefixtures("feature_path")
 
 TEXT = ("Home / World / Business\n\nCouncil approves ferry route\n"
         "The council voted on Tuesday to approve a new ferry route to the islands.\n"

@@ -9,6 +9,9 @@ from hypothesis import given, settings, strategies as st
 from classifier.joined import Joined
 from classifier.shape import SHAPE_COLUMNS, line_shapes
 
+# Every test here runs on the compiled features and on the numpy code.
+pytestmark = pytest.mark.usefixtures("feature_path")
+
 
 def shape(texts, name):
     return line_shapes(Joined.of(texts))[:, SHAPE_COLUMNS.index(name)].tolist()

@@ -1,0 +1,154 @@
+"""The compiled features (classifier._features) must be the numpy code's,
+number for number: the shipped model was trained on the numpy ones."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from classifier import joined
+from classifier.features import CHAR_NGRAM_MAX_CHARS, CHAR_NGRAM_SIZES, Featurizer
+from classifier.hashing import MARKUP_PREFIXES, MARKUP_SEED, PATH_TOKENS, SEEDS
+from classifier.html import html_to_page
+from classifier.joined import Joined
+from classifier.lines import split_text
+from classifier.shape import COUNTS, line_counts
+
+pytestmark = pytest.mark.skipif(joined._features is None, reason="classifier._features is not built")
+
+FUZZ_PAGES = sorted((Path(__file__).parent.parent / "fuzz" / "corpus" / "html").iterdir())
+# Small widths, so that hashes share columns and the context fold sums values.
+FEATURIZER = Featurizer(2**10, 2**8, 2**6, 2**7)
+
+
+def both(compute):
+    """compute() with the compiled features, then with the numpy code."""
+    saved = joined.COMPILED_FEATURES
+    try:
+        joined.COMPILED_FEATURES = True
+        compiled = compute()
+        joined.COMPILED_FEATURES = False
+        return compiled, compute()
+    finally:
+        joined.COMPILED_FEATURES = saved
+
+
+def assert_same_features(pages):
+    """Same entries in the same order, and the same float bits, except where
+    the context fold adds three or more float32 values into one column: scipy
+    adds them in the order of an unstable sort, the compiled code in the
+    order of the columns they came from, so the sums may round apart."""
+    compiled, expected = both(lambda: FEATURIZER.pages(pages))
+    assert compiled.text.indptr.tolist() == expected.text.indptr.tolist()
+    assert compiled.text.indices.tolist() == expected.text.indices.tolist()
+    f = FEATURIZER
+    context = f.word_features + f.char_features
+    folded = ((expected.text.indices >= context)
+              & (expected.text.indices < context + 2 * f.context_features))
+    assert compiled.text.data[~folded].tobytes() == expected.text.data[~folded].tobytes()
+    np.testing.assert_allclose(compiled.text.data[folded], expected.text.data[folded],
+                               rtol=1e-6, atol=0)
+    assert compiled.dense.tobytes() == expected.dense.tobytes()
+
+
+def test_the_compiled_features_are_built_and_used():
+    # pip install builds them wherever there is a C compiler (CI, the image).
+    assert joined.COMPILED_FEATURES and joined.compiled_features() is joined._features
+
+
+# Characters whose classes, case or UTF-8 length make the counts differ: other
+# scripts' digits and capitals, characters that lower-case to two, characters
+# past the BMP, a lone surrogate, closers, bullets, URL and e-mail pieces.
+ALPHABET = (list("aAzZ_ .!?…'\"”’)\u00a0\t\u2003©»|/>·•:%(-*–1@\x00") + ["İ", "Σ", "ß", "ǅ", "٣", "１",
+            "𝟏", "😀", "𝐁", "\ud800", "http", "https://", "www.", "the", "and", "über",
+            "naïve", "sign up", "read more", "advertisement", "x.y", "@b.c"])
+TEXTS = st.lists(st.lists(st.sampled_from(ALPHABET), max_size=30).map("".join), max_size=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXTS)
+def test_counts_are_the_numpy_counts(texts):
+    texts = [t.strip() for t in texts]
+    compiled, expected = both(lambda: line_counts(Joined.of(texts)))
+    assert compiled.shape == (len(texts), len(COUNTS))
+    assert compiled.tolist() == expected.tolist()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(TEXTS, min_size=1, max_size=3))
+def test_text_features_are_the_numpy_ones(pages):
+    assert_same_features([split_text("\n".join(texts)) for texts in pages])
+
+
+@pytest.mark.parametrize("path", FUZZ_PAGES, ids=lambda p: p.name)
+def test_html_page_features_are_the_numpy_ones(path):
+    try:
+        page = html_to_page(path.read_bytes())
+    except Exception:  # a page the converter refuses has no features
+        pytest.skip("the converter refuses this page")
+    text = split_text("\n".join(page.texts))
+    assert_same_features([page])
+    assert_same_features([text, page, text])  # pages of both kinds in one call
+
+
+def test_long_lines_and_many_shared_columns():
+    # A long line fills rows past the short-row sort; repeats give counts above one.
+    line = " ".join(f"w{i % 300} the" for i in range(4000))
+    assert_same_features([split_text(f"{line}\nshort line\n{line.upper()}")])
+
+
+# --- Refusals: the arguments are checked before anything is read ----------------------------
+
+def _text_args(texts=("one two", "three")):
+    j = Joined.of(list(texts))
+    n = len(j)
+    return [j.lowered, j.starts, j.lengths, np.zeros(n, dtype=np.int64),
+            np.full(n, n, dtype=np.int64), (2**10, 2**8, 2**6), CHAR_NGRAM_SIZES,
+            CHAR_NGRAM_MAX_CHARS, SEEDS, None]
+
+
+def test_text_block_refuses_bounds_outside_the_text():
+    args = _text_args()
+    args[2] = np.array([7, 50], dtype=np.int64)  # the second line runs past the text
+    with pytest.raises(ValueError, match="line bounds"):
+        joined._features.text_block(*args)
+    args = _text_args()
+    args[4] = np.array([1, 1], dtype=np.int64)  # the second line's page ends before it
+    with pytest.raises(ValueError, match="page bounds"):
+        joined._features.text_block(*args)
+    args = _text_args()
+    args[1] = args[1].astype(np.int32)
+    with pytest.raises(ValueError, match="8-byte"):
+        joined._features.text_block(*args)
+
+
+def test_text_block_refuses_bad_widths_and_markup():
+    args = _text_args()
+    args[5] = (1000, 2**8, 2**6)
+    with pytest.raises(ValueError, match="powers of two"):
+        joined._features.text_block(*args)
+    args = _text_args()
+    args[9] = (np.array([0, 1], dtype=np.int64), np.array([0, 1], dtype=np.int64),
+               np.array([3], dtype=np.int64), np.array([1.0], dtype=np.float32))
+    with pytest.raises(ValueError, match="markup"):  # line 1 names kind 1; there is one kind
+        joined._features.text_block(*args)
+    args[9] = (np.array([0, 0], dtype=np.int64), np.array([0, 1], dtype=np.int64),
+               np.array([3], dtype=np.int64), np.array([1.0], dtype=np.float64))
+    with pytest.raises(ValueError, match="markup values"):
+        joined._features.text_block(*args)
+
+
+def test_markup_block_refuses_what_is_not_a_key():
+    with pytest.raises(TypeError, match="tuple of str"):
+        joined._features.markup_block([("p", "body p", 3)], 2**7, MARKUP_SEED, MARKUP_PREFIXES,
+                                      PATH_TOKENS)
+    with pytest.raises(TypeError, match="tuple of str"):
+        joined._features.markup_block(["p"], 2**7, MARKUP_SEED, MARKUP_PREFIXES, PATH_TOKENS)
+
+
+def test_shape_counts_refuse_texts_of_different_lengths():
+    j = Joined.of(["one", "two"])
+    with pytest.raises(ValueError, match="as long"):
+        joined._features.shape_counts(j.text, j.lowered + "x", j.starts, j.lengths,
+                                      np.zeros(1, dtype=np.uint64), "|", "©", ".", ")", "-")
