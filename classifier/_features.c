@@ -249,6 +249,31 @@ static void rows_free(Rows *r) {
     PyMem_Free(r->values);
 }
 
+/* The rows as (indptr, columns, values) bytearrays of int64, int64 and, as
+ * asked, float64 or float32 values. */
+static PyObject *rows_to_python(const Rows *r, Py_ssize_t n, int values_as_double) {
+    char *p, *q, *v;
+    PyObject *result = NULL;
+    size_t value_size = values_as_double ? sizeof(double) : sizeof(float);
+    PyObject *indptr = new_bytearray((n + 1) * sizeof(int64_t), &p);
+    PyObject *columns = indptr ? new_bytearray(r->size * sizeof(int64_t), &q) : NULL;
+    PyObject *values = columns ? new_bytearray(r->size * value_size, &v) : NULL;
+    if (values) {
+        memcpy(p, r->indptr, (n + 1) * sizeof(int64_t));
+        if (r->size) memcpy(q, r->columns, r->size * sizeof(int64_t));
+        if (!values_as_double) {
+            if (r->size) memcpy(v, r->values, r->size * sizeof(float));
+        } else {
+            for (Py_ssize_t k = 0; k < r->size; k++) ((double *)v)[k] = r->values[k];
+        }
+        result = PyTuple_Pack(3, indptr, columns, values);
+    }
+    Py_XDECREF(indptr);
+    Py_XDECREF(columns);
+    Py_XDECREF(values);
+    return result;
+}
+
 /* hashing.hashed_counts for one line: its hashes' columns, sorted, counted,
  * and scaled to unit length (float64 arithmetic rounded to float32). */
 static int add_counted_row(Rows *r, U64s *hashes, U64s *spare, uint64_t width) {
@@ -514,22 +539,7 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
         }
         out.indptr[i + 1] = out.size;
     }
-    {
-        char *p, *q, *r;
-        PyObject *indptr = new_bytearray((n + 1) * sizeof(int64_t), &p);
-        PyObject *columns = indptr ? new_bytearray(out.size * sizeof(int64_t), &q) : NULL;
-        PyObject *values = columns ? new_bytearray(out.size * sizeof(double), &r) : NULL;
-        if (values) {
-            memcpy(p, out.indptr, (n + 1) * sizeof(int64_t));
-            if (out.size) memcpy(q, out.columns, out.size * sizeof(int64_t));
-            double *v = (double *)r;
-            for (Py_ssize_t k = 0; k < out.size; k++) v[k] = out.values[k];
-            result = PyTuple_Pack(3, indptr, columns, values);
-        }
-        Py_XDECREF(indptr);
-        Py_XDECREF(columns);
-        Py_XDECREF(values);
-    }
+    result = rows_to_python(&out, n, 1);
     goto release;
 bad_markup:
     PyErr_SetString(PyExc_ValueError, "the markup block's rows do not fit its kinds and entries");
@@ -645,23 +655,7 @@ static PyObject *markup_block(PyObject *self, PyObject *args) {
             goto done;
         rows.indptr[i + 1] = rows.size;
     }
-    {
-        char *p, *q, *r;
-        PyObject *indptr = new_bytearray((n + 1) * sizeof(int64_t), &p);
-        PyObject *columns = indptr ? new_bytearray(rows.size * sizeof(int64_t), &q) : NULL;
-        PyObject *values = columns ? new_bytearray(rows.size * sizeof(float), &r) : NULL;
-        if (values) {
-            memcpy(p, rows.indptr, (n + 1) * sizeof(int64_t));
-            if (rows.size) {
-                memcpy(q, rows.columns, rows.size * sizeof(int64_t));
-                memcpy(r, rows.values, rows.size * sizeof(float));
-            }
-            result = PyTuple_Pack(3, indptr, columns, values);
-        }
-        Py_XDECREF(indptr);
-        Py_XDECREF(columns);
-        Py_XDECREF(values);
-    }
+    result = rows_to_python(&rows, n, 0);
 done:
     rows_free(&rows);
     PyMem_Free(hashes.items);

@@ -222,7 +222,7 @@ class Featurizer:
         the key of each line (-1 for lines of plain-text pages). Lines of one
         block or list share their key, so each is hashed once."""
         index: dict[tuple[str, str, str], int] = {}
-        kinds = np.full(int(bounds.end[-1]) if len(bounds.end) else 0, -1, dtype=np.int64)
+        kinds = np.full(len(bounds.first), -1, dtype=np.int64)  # one per line
         for page, start in zip(pages, bounds.starts):
             s = page.structure
             if s is None or not len(page):
