@@ -12,6 +12,7 @@
  * - shape_counts: per line, the counts line_shapes turns into shape columns
  *   (character classes, words, title-case words, function words, glued
  *   words, sentence ends, bullets, URLs).
+ * - cue_hits: per line, the cue phrases found on it, by label.
  *
  * Character classes are the str methods' (Py_UNICODE_IS*), which is what the
  * numpy table in classifier.joined holds, and a word is a run of \w
@@ -407,17 +408,61 @@ static const char text_block_doc[] =
     "multiplier). markup is None or (kinds, indptr, columns, values): row\n"
     "kinds[i] (int64; -1 for none) of the CSR block (indptr, columns int64,\n"
     "values float32) is appended to line i after the other blocks. Returns\n"
-    "bytearrays of int64, int64 and float64.";
+    "bytearrays of int64, int64 and float64.\n\n"
+    "With weights (float64, C-ordered features x n_classes), returns instead\n"
+    "the rows' product with them, a bytearray of (lines x n_classes) float64:\n"
+    "each row's entries multiplied and added in the order of the CSR row from\n"
+    "0.0, as scipy's sparse product adds them, without making the rows.";
+
+/* The product rows x weights for one row: scores[k] += value * weights[column, k]
+ * for each entry in order (columns checked against the weights' rows). */
+typedef struct {
+    const double *weights;
+    Py_ssize_t n_rows, n_classes;
+} Weights;
+
+static inline int add_scores(const Weights *w, int64_t column, float value, double *scores) {
+    if (column < 0 || column >= w->n_rows) {
+        PyErr_SetString(PyExc_ValueError, "a feature column is past the weights' rows");
+        return -1;
+    }
+    const double *row = w->weights + column * w->n_classes;
+    for (Py_ssize_t k = 0; k < w->n_classes; k++) scores[k] += (double)value * row[k];
+    return 0;
+}
+
+/* Asks for the weights of a row's entries ahead of their use: the weights
+ * are megabytes, read at random, so most reads would otherwise wait on memory
+ * one after another. */
+static void prefetch_row(const Weights *w, const Rows *from, Py_ssize_t row, int64_t offset) {
+    for (int64_t k = from->indptr[row]; k < from->indptr[row + 1]; k++) {
+        int64_t column = from->columns[k] + offset;
+        if (column >= 0 && column < w->n_rows) {
+            const double *at = w->weights + column * w->n_classes;
+            __builtin_prefetch(at);
+            __builtin_prefetch(at + w->n_classes - 1);
+        }
+    }
+}
+
+static int add_row_scores(const Weights *w, const Rows *from, Py_ssize_t row, int64_t offset,
+                          double *scores) {
+    for (int64_t k = from->indptr[row]; k < from->indptr[row + 1]; k++)
+        if (add_scores(w, from->columns[k] + offset, from->values[k], scores) < 0) return -1;
+    return 0;
+}
 
 static PyObject *text_block(PyObject *self, PyObject *args) {
     PyObject *lowered, *starts_obj, *lengths_obj, *first_obj, *end_obj, *sizes_obj, *markup;
+    PyObject *weights_obj = Py_None;
+    Py_ssize_t n_classes = 0;
     unsigned long long word_width, char_width, context_width;
     unsigned long long word_seed, pair_seed, char_seed, multiplier;
     long max_chars;
-    if (!PyArg_ParseTuple(args, "UOOOO(KKK)Ol(KKKK)O", &lowered, &starts_obj, &lengths_obj,
+    if (!PyArg_ParseTuple(args, "UOOOO(KKK)Ol(KKKK)O|On", &lowered, &starts_obj, &lengths_obj,
                           &first_obj, &end_obj, &word_width, &char_width, &context_width,
                           &sizes_obj, &max_chars, &word_seed, &pair_seed, &char_seed, &multiplier,
-                          &markup))
+                          &markup, &weights_obj, &n_classes))
         return NULL;
     unsigned long long widths[3] = {word_width, char_width, context_width};
     for (int k = 0; k < 3; k++)
@@ -451,11 +496,12 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
         }
     }
     Seeds seeds = {word_seed, pair_seed, char_seed, multiplier};
-    Py_buffer sv, lv, fv, ev, mk = {0}, mi = {0}, mc = {0}, mv = {0};
+    Py_buffer sv, lv, fv, ev, mk = {0}, mi = {0}, mc = {0}, mv = {0}, wv = {0};
+    Weights w = {0};
     PyObject *result = NULL;
     Rows words = {0}, chars = {0}, context = {0}, out = {0};
     U64s hashes = {0}, spare = {0};
-    int have[4] = {0};
+    int have[5] = {0};
     Py_ssize_t n_kinds = 0;
     if (get_array(starts_obj, &sv, 8, "lq", -1, "starts") < 0) return NULL;
     Py_ssize_t n = sv.shape[0];
@@ -495,6 +541,19 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < n; i++)
             if (m_kinds[i] < -1 || m_kinds[i] >= n_kinds) goto bad_markup;
     }
+    if (weights_obj != Py_None) {
+        if (n_classes < 1) {
+            PyErr_SetString(PyExc_ValueError, "weights need n_classes of at least 1");
+            goto release;
+        }
+        if (get_array(weights_obj, &wv, 8, "d", -1, "weights") < 0) goto release;
+        have[4] = 1;
+        if (wv.shape[0] % n_classes) {
+            PyErr_SetString(PyExc_ValueError, "weights must hold n_classes values per feature");
+            goto release;
+        }
+        w = (Weights){.weights = wv.buf, .n_rows = wv.shape[0] / n_classes, .n_classes = n_classes};
+    }
     words.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
     chars.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
     context.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
@@ -521,6 +580,40 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
     int64_t offset_chars = (int64_t)word_width, offset_before = offset_chars + (int64_t)char_width;
     int64_t offset_after = offset_before + (int64_t)context_width;
     int64_t offset_markup = offset_after + (int64_t)context_width;
+    if (w.weights) {
+        char *data;
+        PyObject *scores_obj = new_bytearray(n * n_classes * sizeof(double), &data);
+        if (!scores_obj) goto release;
+        double *scores = (double *)data;
+        memset(scores, 0, n * n_classes * sizeof(double));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double *row = scores + i * n_classes;
+            Py_ssize_t next = i + 2;
+            if (next < n) {  /* the next row's words, n-grams and markup */
+                prefetch_row(&w, &words, next, 0);
+                prefetch_row(&w, &chars, next, offset_chars);
+                if (m_kinds && m_kinds[next] >= 0)
+                    for (int64_t k = m_indptr[m_kinds[next]]; k < m_indptr[m_kinds[next] + 1]; k++) {
+                        int64_t column = m_columns[k] + offset_markup;
+                        if (column >= 0 && column < w.n_rows)
+                            __builtin_prefetch(w.weights + column * n_classes);
+                    }
+            }
+            int failed = add_row_scores(&w, &words, i, 0, row) < 0
+                || add_row_scores(&w, &chars, i, offset_chars, row) < 0
+                || (i - 1 >= page_first[i] && add_row_scores(&w, &context, i - 1, offset_before, row) < 0)
+                || (i + 1 < page_end[i] && add_row_scores(&w, &context, i + 1, offset_after, row) < 0);
+            if (!failed && m_kinds && m_kinds[i] >= 0)
+                for (int64_t k = m_indptr[m_kinds[i]]; !failed && k < m_indptr[m_kinds[i] + 1]; k++)
+                    failed = add_scores(&w, m_columns[k] + offset_markup, m_values[k], row) < 0;
+            if (failed) {
+                Py_DECREF(scores_obj);
+                goto release;
+            }
+        }
+        result = scores_obj;
+        goto release;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (append_row(&out, &words, i, 0) < 0 || append_row(&out, &chars, i, offset_chars) < 0)
             goto release;
@@ -550,6 +643,7 @@ release:
     rows_free(&out);
     PyMem_Free(hashes.items);
     PyMem_Free(spare.items);
+    if (have[4]) PyBuffer_Release(&wv);
     if (have[2]) PyBuffer_Release(&mv);
     if (have[1]) PyBuffer_Release(&mc);
     if (have[0]) PyBuffer_Release(&mi);
@@ -830,10 +924,153 @@ release_s:
     return result;
 }
 
+/* ---- cue_hits ------------------------------------------------------------- */
+
+/* The cue phrases as a prefix tree the caller built (classifier.shape): node
+ * 0 is the root; every node has a label (-1 where no phrase ends) and its
+ * children, sorted by character, at [child_start[node], child_start[node+1])
+ * of child_char / child_node. */
+typedef struct {
+    const int32_t *label, *child_start, *child_char, *child_node;
+    Py_ssize_t n_nodes, n_children, n_labels;
+    /* The node after two ASCII characters, or -1: most places in a text
+     * start no phrase, and this tells so in one lookup. */
+    int32_t ascii_root[128];
+    int32_t ascii_pair[128 * 128];
+} Trie;
+
+static int check_trie(Trie *t) {
+    const char *problem = NULL;
+    if (t->n_nodes < 1 || t->child_start[0] != 0 || t->child_start[t->n_nodes] != t->n_children)
+        problem = "child offsets do not cover the children";
+    for (Py_ssize_t i = 0; !problem && i < t->n_nodes; i++) {
+        if (t->child_start[i] > t->child_start[i + 1]) problem = "child offsets decrease";
+        else if (t->label[i] < -1 || t->label[i] >= t->n_labels) problem = "a node's label is out of range";
+    }
+    for (Py_ssize_t k = 0; !problem && k < t->n_children; k++)
+        if (t->child_node[k] < 1 || t->child_node[k] >= t->n_nodes) problem = "a child names no node";
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return -1;
+    }
+    for (int c = 0; c < 128; c++) t->ascii_root[c] = -1;
+    for (int c = 0; c < 128 * 128; c++) t->ascii_pair[c] = -1;
+    for (int32_t k = t->child_start[0]; k < t->child_start[1]; k++) {
+        int32_t a = t->child_char[k], node = t->child_node[k];
+        if (a < 0 || a >= 128) continue;
+        t->ascii_root[a] = node;
+        for (int32_t j = t->child_start[node]; j < t->child_start[node + 1]; j++)
+            if (t->child_char[j] >= 0 && t->child_char[j] < 128)
+                t->ascii_pair[a * 128 + t->child_char[j]] = t->child_node[j];
+    }
+    return 0;
+}
+
+static inline int32_t trie_child(const Trie *t, int32_t node, Py_UCS4 c) {
+    if (node == 0 && c < 128) return t->ascii_root[c];
+    for (int32_t k = t->child_start[node], end = t->child_start[node + 1]; k < end; k++) {
+        if ((Py_UCS4)t->child_char[k] == c) return t->child_node[k];
+        if ((Py_UCS4)t->child_char[k] > c) break;
+    }
+    return -1;
+}
+
+static const char cue_hits_doc[] =
+    "cue_hits(lowered, starts, lengths, label, child_start, child_char,\n"
+    "         child_node, n_labels) -> bytearray\n\n"
+    "Per line, n_labels float64 counts of the cue phrases found on it, by the\n"
+    "label of each (the finditer matches of classifier.shape's pattern: at\n"
+    "each place the longest phrase that starts there, then on from its end).\n"
+    "The phrases come as a prefix tree of int32 arrays (see\n"
+    "classifier.shape._cue_trie).";
+
+static PyObject *cue_hits(PyObject *self, PyObject *args) {
+    PyObject *lowered, *objs[6];
+    Py_ssize_t n_labels;
+    if (!PyArg_ParseTuple(args, "UOOOOOOn", &lowered, &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &n_labels))
+        return NULL;
+    static const char *names[6] = {"starts", "lengths", "label", "child_start", "child_char",
+                                   "child_node"};
+    Py_buffer v[6];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++) {
+        int wide = got < 2;
+        if (get_array(objs[got], &v[got], wide ? 8 : 4, wide ? "lq" : "i", -1, names[got]) < 0)
+            goto release;
+    }
+    Py_ssize_t n = v[0].shape[0];
+    Trie t;  /* not zeroed: check_trie fills its tables */
+    t.label = v[2].buf;
+    t.child_start = v[3].buf;
+    t.child_char = v[4].buf;
+    t.child_node = v[5].buf;
+    t.n_nodes = v[2].shape[0];
+    t.n_children = v[4].shape[0];
+    t.n_labels = n_labels;
+    if (v[1].shape[0] != n || v[3].shape[0] != t.n_nodes + 1 || v[5].shape[0] != t.n_children
+        || n_labels < 1) {
+        PyErr_SetString(PyExc_ValueError, "cue_hits: arrays of mismatched sizes");
+        goto release;
+    }
+    const int64_t *starts = v[0].buf, *lengths = v[1].buf;
+    if (check_lines(starts, lengths, n, PyUnicode_GET_LENGTH(lowered)) < 0 || check_trie(&t) < 0)
+        goto release;
+    char *data;
+    result = new_bytearray(n * n_labels * sizeof(double), &data);
+    if (!result) goto release;
+    double *counts = (double *)data;
+    memset(counts, 0, n * n_labels * sizeof(double));
+    int kind = PyUnicode_KIND(lowered);
+    const void *text = PyUnicode_DATA(lowered);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* No phrase holds a newline, so none runs past its line. */
+        int64_t end = starts[i] + lengths[i];
+        for (int64_t p = starts[i]; p < end;) {
+            Py_UCS4 c = PyUnicode_READ(kind, text, p);
+            Py_UCS4 d = p + 1 < end ? PyUnicode_READ(kind, text, p + 1) : 0xFFFFFFFF;
+            int32_t node, label = -1;
+            int64_t match_end = p, q;
+            if (c < 128 && d < 128) {  /* the two-character table, then the tree */
+                node = t.ascii_pair[c * 128 + d];
+                int32_t first = t.ascii_root[c];
+                if (first > 0 && t.label[first] >= 0) {
+                    label = t.label[first];
+                    match_end = p + 1;
+                }
+                q = p + 2;
+            } else {
+                node = trie_child(&t, 0, c);
+                q = p + 1;
+            }
+            while (node > 0) {
+                if (t.label[node] >= 0) {
+                    label = t.label[node];
+                    match_end = q;
+                }
+                if (q >= end) break;
+                node = trie_child(&t, node, PyUnicode_READ(kind, text, q));
+                q++;
+            }
+            if (label >= 0) {
+                counts[i * n_labels + label] += 1;
+                p = match_end;
+            } else {
+                p++;
+            }
+        }
+    }
+release:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"text_block", text_block, METH_VARARGS, text_block_doc},
     {"shape_counts", shape_counts, METH_VARARGS, shape_counts_doc},
     {"markup_block", markup_block, METH_VARARGS, markup_block_doc},
+    {"cue_hits", cue_hits, METH_VARARGS, cue_hits_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -79,14 +79,20 @@ class LinearStage:
             np.clip(out, -1.0, 1.0, out=out)
         return out
 
-    def decision(self, text: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
-        scores = text @ self.text_weights if text.nnz else np.zeros((text.shape[0], len(self.intercept)))
-        scores = np.asarray(scores, dtype=np.float64)
+    def decision(self, text: sp.csr_matrix | np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """The decision function; `text` is the text block, or its product
+        with text_weights already made (Featurizer.pages(text_weights=))."""
+        if isinstance(text, np.ndarray):
+            scores = np.array(text, dtype=np.float64)  # a copy: added to below
+        elif text.nnz:
+            scores = np.asarray(text @ self.text_weights, dtype=np.float64)
+        else:
+            scores = np.zeros((text.shape[0], len(self.intercept)))
         scores += self.scaled(dense).astype(np.float64) @ self.dense_weights
         scores += self.intercept
         return scores
 
-    def predict_proba(self, text: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
+    def predict_proba(self, text: sp.csr_matrix | np.ndarray, dense: np.ndarray) -> np.ndarray:
         prob = expit(self.decision(text, dense))
         total = prob.sum(axis=1)
         empty = total == 0

@@ -82,6 +82,23 @@ def _shift_entries(entries, bounds: _Bounds, offset: int):
     return moved[keep], columns[keep], values[keep]
 
 
+def _product(matrix: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """matrix @ weights as a dense float64 array (zeros for no entries)."""
+    if not matrix.nnz:
+        return np.zeros((matrix.shape[0], weights.shape[1]))
+    return np.asarray(matrix @ weights, dtype=np.float64)
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a non-empty float64 array, the same float, without its
+    generic machinery (which costs more than a page's sort)."""
+    ordered = np.sort(values)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[half])
+    return float((ordered[half - 1] + ordered[half]) / 2)
+
+
 def _run_mean(matrix: np.ndarray, window: int) -> np.ndarray:
     """Mean of each row's +-window neighbourhood, the row itself included."""
     n = len(matrix)
@@ -123,10 +140,15 @@ class _Bounds:
 
 @dataclass
 class PageFeatures:
-    """A page's features: sparse text features and dense shape features."""
+    """A page's features: sparse text features and dense shape features.
 
-    text: sp.csr_matrix
+    Asked for with text weights, the text block comes as its product with
+    them (`text_scores`) and `text` is None: that is all a linear model needs
+    of it, and the compiled features make it without making the matrix."""
+
+    text: sp.csr_matrix | None
     dense: np.ndarray
+    text_scores: np.ndarray | None = None
 
 
 class Featurizer:
@@ -162,25 +184,38 @@ class Featurizer:
     def page(self, page: Page) -> PageFeatures:
         return self.pages([page])
 
-    def pages(self, pages: Sequence[Page]) -> PageFeatures:
+    def pages(self, pages: Sequence[Page], text_weights: np.ndarray | None = None) -> PageFeatures:
         """Features of the lines of several pages, page after page: the same
         rows as vstack of `page` for each, computed together (the fixed cost
         of each array operation is paid once for all of them). Whatever is
         about a line's page (its position, neighbours, runs, page means and
-        medians) stays within its own page."""
+        medians) stays within its own page.
+
+        With text_weights (n_text_features x k, float64), the text block
+        comes as `text_scores`, its product with them (see PageFeatures)."""
         texts = [t.strip() for page in pages for t in page.texts]
         joined = Joined.of(texts)
         n = len(texts)
         if not n:
-            return PageFeatures(text=sp.csr_matrix((0, self.n_text_features), dtype=np.float32),
-                                dense=np.zeros((0, len(self.dense_columns)), dtype=np.float32))
+            text = sp.csr_matrix((0, self.n_text_features), dtype=np.float32)
+            return PageFeatures(
+                text=text if text_weights is None else None,
+                dense=np.zeros((0, len(self.dense_columns)), dtype=np.float32),
+                text_scores=None if text_weights is None else np.zeros((0, text_weights.shape[1])))
         bounds = _Bounds.of([len(page) for page in pages])
-        return PageFeatures(text=self._text(pages, joined, bounds),
-                            dense=self._dense(pages, joined, bounds))
+        dense = self._dense(pages, joined, bounds)
+        if text_weights is None:
+            return PageFeatures(text=self._text(pages, joined, bounds), dense=dense)
+        return PageFeatures(text=None, dense=dense,
+                            text_scores=self._text(pages, joined, bounds, text_weights))
 
-    def _text(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> sp.csr_matrix:
+    def _text(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds,
+              weights: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
         """hstack([words, chars, context of line-1, context of line+1, markup]),
-        assembled from (row, column, value) entries in one step."""
+        assembled from (row, column, value) entries in one step; or, given
+        weights, its product with them."""
+        if weights is not None and weights.shape[0] != self.n_text_features:
+            raise ValueError(f"text weights need {self.n_text_features} rows, got {weights.shape}")
         n = len(joined)
         markup = None
         if any(page.structure is not None for page in pages):
@@ -188,10 +223,14 @@ class Featurizer:
             markup = (kinds, *self._markup_block(keys))
         compiled = compiled_features()
         if compiled is not None:
-            indptr, columns, values = compiled.text_block(
-                joined.lowered, joined.starts, joined.lengths, bounds.first, bounds.end,
-                (self.word_features, self.char_features, self.context_features),
-                CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS, SEEDS, markup)
+            args = (joined.lowered, joined.starts, joined.lengths, bounds.first, bounds.end,
+                    (self.word_features, self.char_features, self.context_features),
+                    CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS, SEEDS, markup)
+            if weights is not None:
+                k = weights.shape[1]
+                scores = compiled.text_block(*args, np.ascontiguousarray(weights, dtype=np.float64).ravel(), k)
+                return np.frombuffer(scores, dtype=np.float64).reshape(n, k)
+            indptr, columns, values = compiled.text_block(*args)
             return sp.csr_matrix((np.frombuffer(values, dtype=np.float64),
                                   np.frombuffer(columns, dtype=np.int64),
                                   np.frombuffer(indptr, dtype=np.int64)),
@@ -214,8 +253,9 @@ class Featurizer:
         # Each block is in row order and the blocks in column order, so a
         # stable sort by row gives sorted columns within each row.
         order = np.argsort(rows, kind="stable")
-        return sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
-                             shape=(n, self.n_text_features))
+        matrix = sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
+                               shape=(n, self.n_text_features))
+        return matrix if weights is None else _product(matrix, weights)
 
     def _markup_kinds(self, pages: Sequence[Page], bounds: _Bounds):
         """The distinct (tag, path, tokens) keys of the pages' HTML lines, and
@@ -270,7 +310,7 @@ class Featurizer:
         for a, b in bounds.spans:
             gap_share[a:b] = gap_before[a:b].mean()
             longest[a:b] = chars[a:b].max()
-            median[a:b] = max(1.0, float(np.median(chars[a:b])))
+            median[a:b] = max(1.0, _median(chars[a:b]))
         page_cols = np.column_stack([
             positions,
             np.log1p(size),
@@ -304,10 +344,18 @@ class Featurizer:
                 block[:, 0] = 1.0
                 block[:, 1] = s.link_density
                 block[:, 2] = np.minimum(np.array(s.depth, dtype=np.float64), 50) / 50
-                for j, region in enumerate(REGIONS):
-                    block[:, 3 + j] = [region in r for r in s.regions]
                 base = 3 + len(REGIONS)
-                for j, group in enumerate(TAG_GROUPS):
-                    block[:, base + j] = [tag in group for tag in s.tags]
+                block[:, 3:base] = _flags(s.regions, lambda r: [name in r for name in REGIONS])
+                block[:, base:] = _flags(s.tags, lambda tag: [tag in g for g in TAG_GROUPS])
             start += len(page)
         return out
+
+
+def _flags(values: list, flags_of) -> np.ndarray:
+    """flags_of(value) for each value, as rows of a float array. A page's
+    lines share a few tags and region sets, so each distinct one is asked
+    once."""
+    index: dict = {}
+    which = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp,
+                        count=len(values))
+    return np.array([flags_of(v) for v in index], dtype=np.float64)[which]

@@ -249,15 +249,17 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         bounds = np.cumsum([0] + [len(pages[i]) for i in filled])
         spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         if fast:
-            features = self.featurizer_.pages([pages[i] for i in filled])
             linear, trees = self.fast_stages()
+            features = self.featurizer_.pages(
+                [pages[i] for i in filled],
+                text_weights=None if linear is None else linear.text_weights)
         else:  # the estimators' own predict_proba, page by page features
             per_page = [self.featurizer_.page(pages[i]) for i in filled]
             features = PageFeatures(text=sp.vstack([f.text for f in per_page], format="csr"),
                                     dense=np.vstack([f.dense for f in per_page]))
             linear = trees = None
         if linear is not None:
-            probs1 = linear.predict_proba(features.text, features.dense)
+            probs1 = linear.predict_proba(features.text_scores, features.dense)
         else:
             probs1 = self.stage1_.predict_proba(self._stage1_input(features))
         X2 = self._stage2_inputs(features.dense, probs1, spans, [pages[i] for i in filled])

@@ -134,11 +134,44 @@ def _cue_starts(joined: Joined) -> np.ndarray:
     return np.flatnonzero(_CUE_TRIPLES.ravel()[triple] | _CUE_SHORT[first])
 
 
+def _cue_trie() -> tuple[np.ndarray, ...]:
+    """The cue phrases as the prefix tree classifier._features.cue_hits
+    walks, in int32 arrays: node 0 is the root; each node's label index (-1
+    where no phrase ends), and each node's children sorted by character
+    (their offsets, characters and nodes)."""
+    children: list[dict[str, int]] = [{}]
+    labels = [-1]
+    for phrase, label in _CUE_LABEL_INDEX.items():
+        if not phrase or "\n" in phrase:
+            raise ValueError(f"cue phrase {phrase!r}: empty or more than one line")
+        node = 0
+        for char in phrase:
+            if char not in children[node]:
+                children[node][char] = len(labels)
+                children.append({})
+                labels.append(-1)
+            node = children[node][char]
+        labels[node] = label
+    ordered = [sorted((ord(c), child) for c, child in kids.items()) for kids in children]
+    child_start = np.cumsum([0] + [len(kids) for kids in ordered]).astype(np.int32)
+    pairs = np.array([pair for kids in ordered for pair in kids], dtype=np.int32).reshape(-1, 2)
+    return (np.array(labels, dtype=np.int32), child_start,
+            np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]))
+
+
+_CUE_TRIE = _cue_trie()
+
+
 def _cue_hits(joined: Joined) -> np.ndarray:
     """(lines x CUE_LABELS) counts of cue phrases found on each line.
 
     The matches finditer would give: the pattern tried at each possible start
     left to right, a match's end the next place to look from."""
+    compiled = compiled_features()
+    if compiled is not None:
+        counts = compiled.cue_hits(joined.lowered, joined.starts, joined.lengths, *_CUE_TRIE,
+                                   len(CUE_LABELS))
+        return np.frombuffer(counts, dtype=np.float64).reshape(len(joined), len(CUE_LABELS))
     text = joined.lowered
     match = _CUES.match
     positions, labels = [], []

@@ -13,7 +13,7 @@ from classifier.hashing import MARKUP_PREFIXES, MARKUP_SEED, PATH_TOKENS, SEEDS
 from classifier.html import html_to_page
 from classifier.joined import Joined
 from classifier.lines import split_text
-from classifier.shape import COUNTS, line_counts
+from classifier.shape import _CUE_LABEL_INDEX, _CUE_TRIE, COUNTS, CUE_LABELS, _cue_hits, line_counts
 
 pytestmark = pytest.mark.skipif(joined._features is None, reason="classifier._features is not built")
 
@@ -50,6 +50,12 @@ def assert_same_features(pages):
     np.testing.assert_allclose(compiled.text.data[folded], expected.text.data[folded],
                                rtol=1e-6, atol=0)
     assert compiled.dense.tobytes() == expected.dense.tobytes()
+    # The text block's product with weights, made without the matrix, is the
+    # sparse product number for number (scipy adds a row's terms in order).
+    weights = np.random.default_rng(len(pages)).normal(size=(FEATURIZER.n_text_features, 5))
+    scores, numpy_scores = both(lambda: FEATURIZER.pages(pages, text_weights=weights).text_scores)
+    assert scores.tobytes() == (compiled.text @ weights).tobytes()
+    assert numpy_scores.tobytes() == (expected.text @ weights).tobytes()
 
 
 def test_the_compiled_features_are_built_and_used():
@@ -72,6 +78,22 @@ def test_counts_are_the_numpy_counts(texts):
     texts = [t.strip() for t in texts]
     compiled, expected = both(lambda: line_counts(Joined.of(texts)))
     assert compiled.shape == (len(texts), len(COUNTS))
+    assert compiled.tolist() == expected.tolist()
+
+
+# Cue phrases, their prefixes, and phrases that overlap or hold one another
+# ("sign up for" and "sign up", "more stories" and "stories", " / " and "/").
+CUE_PIECES = sorted(_CUE_LABEL_INDEX)[::3] + ["sign up for", "sign", "sig", "more ", "storie",
+                                               " /", "/ ", "»«", "©", "(c", "a", " ", "x", "İ",
+                                               "😀", "\ud800"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(CUE_PIECES), max_size=12).map("".join), max_size=12))
+def test_cue_hits_are_the_patterns_matches(texts):
+    j = Joined.of([t.strip() for t in texts])
+    compiled, expected = both(lambda: _cue_hits(j))
+    assert compiled.shape == (len(texts), len(CUE_LABELS))
     assert compiled.tolist() == expected.tolist()
 
 
@@ -152,3 +174,43 @@ def test_shape_counts_refuse_texts_of_different_lengths():
     with pytest.raises(ValueError, match="as long"):
         joined._features.shape_counts(j.text, j.lowered + "x", j.starts, j.lengths,
                                       np.zeros(1, dtype=np.uint64), "|", "©", ".", ")", "-")
+
+
+def test_text_block_refuses_weights_that_do_not_fit():
+    args = _text_args()
+    with pytest.raises(ValueError, match="n_classes values"):
+        joined._features.text_block(*args, np.zeros(7), 5)
+    with pytest.raises(ValueError, match="n_classes"):
+        joined._features.text_block(*args, np.zeros(10), 0)
+    with pytest.raises(ValueError, match="past the weights"):  # fewer rows than features
+        joined._features.text_block(*args, np.zeros(5 * 10), 5)
+    with pytest.raises(ValueError, match="8-byte"):
+        joined._features.text_block(*args, np.zeros(5 * 2**12, dtype=np.float32), 5)
+
+
+def _trie_args(**changes):
+    j = Joined.of(["sign up for the newsletter", "home"])
+    trie = dict(zip(("label", "child_start", "child_char", "child_node"), _CUE_TRIE))
+    trie.update(changes)
+    return (j.lowered, j.starts, j.lengths, *trie.values(), len(CUE_LABELS))
+
+
+def test_cue_hits_refuse_a_malformed_tree():
+    label, child_start, child_char, child_node = _CUE_TRIE
+    assert joined._features.cue_hits(*_trie_args())  # the real tree passes
+    bad_label = label.copy()
+    bad_label[1] = len(CUE_LABELS)
+    with pytest.raises(ValueError, match="label is out of range"):
+        joined._features.cue_hits(*_trie_args(label=bad_label))
+    bad_node = child_node.copy()
+    bad_node[0] = len(label)
+    with pytest.raises(ValueError, match="names no node"):
+        joined._features.cue_hits(*_trie_args(child_node=bad_node))
+    bad_start = child_start.copy()
+    bad_start[1], bad_start[2] = bad_start[2], bad_start[1]
+    with pytest.raises(ValueError, match="decrease"):
+        joined._features.cue_hits(*_trie_args(child_start=bad_start))
+    with pytest.raises(ValueError, match="mismatched"):
+        joined._features.cue_hits(*_trie_args(child_start=child_start[:-1]))
+    with pytest.raises(ValueError, match="4-byte"):
+        joined._features.cue_hits(*_trie_args(label=label.astype(np.int64)))

@@ -76,6 +76,9 @@ def test_stage1_matches_sgd_predict_proba(shipped, real_pages):
         got = linear.predict_proba(text, dense)
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() < TOLERANCE
+        # The text block's product made beforehand (as Featurizer.pages makes it) gives the same.
+        product = np.asarray(text @ linear.text_weights)
+        np.testing.assert_array_equal(linear.predict_proba(product, dense), got)
 
 
 def test_the_compiled_tree_code_is_built_and_used(shipped):

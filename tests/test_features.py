@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
-from classifier.features import NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer, _fold
+from classifier.features import (NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer,
+                                 _fold, _median)
 from classifier.hashing import to_matrix, word_features
 from classifier.html import html_to_page
 from classifier.joined import Joined
@@ -168,3 +170,25 @@ def test_pages_together_equal_each_page_alone():
     assert together.text.shape == stacked.shape
     assert abs(together.text - stacked).max() == 0 and together.text.nnz == stacked.nnz
     assert f.pages([]).dense.shape == (0, len(f.dense_columns))
+
+
+def test_text_weights_give_the_text_blocks_product_without_the_matrix():
+    f = featurizer()
+    html = ("<nav><a href='/'>Home</a></nav><article><p>The ferry is back.</p>"
+            "<p>Crossings resume at six.</p></article>")
+    pages = [split_text(TEXT), html_to_page(html), split_text("")]
+    weights = np.random.default_rng(0).normal(size=(f.n_text_features, 5))
+    scored = f.pages(pages, text_weights=weights)
+    plain = f.pages(pages)
+    assert scored.text is None and np.array_equal(scored.dense, plain.dense)
+    assert scored.text_scores.shape == (plain.dense.shape[0], 5)
+    np.testing.assert_array_equal(scored.text_scores, plain.text @ weights)
+    assert f.pages([split_text("")], text_weights=weights).text_scores.shape == (0, 5)
+    with pytest.raises(ValueError, match="rows"):
+        f.pages(pages, text_weights=weights[:-1])
+
+
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=60))
+def test_median_is_numpys(values):
+    values = np.array(values)
+    assert _median(values) == float(np.median(values))
