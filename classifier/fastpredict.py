@@ -34,6 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from classifier.features import text_product
+
 try:
     from classifier import _trees
 except ImportError:  # installed without a C compiler: leaf elimination in numpy
@@ -84,10 +86,8 @@ class LinearStage:
         with text_weights already made (Featurizer.pages(text_weights=))."""
         if isinstance(text, np.ndarray):
             scores = np.array(text, dtype=np.float64)  # a copy: added to below
-        elif text.nnz:
-            scores = np.asarray(text @ self.text_weights, dtype=np.float64)
         else:
-            scores = np.zeros((text.shape[0], len(self.intercept)))
+            scores = text_product(text, self.text_weights)
         scores += self.scaled(dense).astype(np.float64) @ self.dense_weights
         scores += self.intercept
         return scores

@@ -82,7 +82,7 @@ def _shift_entries(entries, bounds: _Bounds, offset: int):
     return moved[keep], columns[keep], values[keep]
 
 
-def _product(matrix: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+def text_product(matrix: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
     """matrix @ weights as a dense float64 array (zeros for no entries)."""
     if not matrix.nnz:
         return np.zeros((matrix.shape[0], weights.shape[1]))
@@ -198,10 +198,11 @@ class Featurizer:
         n = len(texts)
         if not n:
             text = sp.csr_matrix((0, self.n_text_features), dtype=np.float32)
-            return PageFeatures(
-                text=text if text_weights is None else None,
-                dense=np.zeros((0, len(self.dense_columns)), dtype=np.float32),
-                text_scores=None if text_weights is None else np.zeros((0, text_weights.shape[1])))
+            dense = np.zeros((0, len(self.dense_columns)), dtype=np.float32)
+            if text_weights is None:
+                return PageFeatures(text=text, dense=dense)
+            return PageFeatures(text=None, dense=dense,
+                                text_scores=text_product(text, text_weights))
         bounds = _Bounds.of([len(page) for page in pages])
         dense = self._dense(pages, joined, bounds)
         if text_weights is None:
@@ -228,8 +229,9 @@ class Featurizer:
                     CHAR_NGRAM_SIZES, CHAR_NGRAM_MAX_CHARS, SEEDS, markup)
             if weights is not None:
                 k = weights.shape[1]
-                scores = compiled.text_block(*args, np.ascontiguousarray(weights, dtype=np.float64).ravel(), k)
-                return np.frombuffer(scores, dtype=np.float64).reshape(n, k)
+                flat = np.ascontiguousarray(weights, dtype=np.float64).ravel()
+                return np.frombuffer(compiled.text_block(*args, flat, k),
+                                     dtype=np.float64).reshape(n, k)
             indptr, columns, values = compiled.text_block(*args)
             return sp.csr_matrix((np.frombuffer(values, dtype=np.float64),
                                   np.frombuffer(columns, dtype=np.int64),
@@ -255,7 +257,7 @@ class Featurizer:
         order = np.argsort(rows, kind="stable")
         matrix = sp.csr_matrix((values[order], columns[order], row_pointers(rows, n)),
                                shape=(n, self.n_text_features))
-        return matrix if weights is None else _product(matrix, weights)
+        return matrix if weights is None else text_product(matrix, weights)
 
     def _markup_kinds(self, pages: Sequence[Page], bounds: _Bounds):
         """The distinct (tag, path, tokens) keys of the pages' HTML lines, and
