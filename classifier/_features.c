@@ -31,6 +31,21 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* The per-line loops run without the GIL, so that the server's other threads
+ * (reading and answering requests) run meanwhile. Code there allocates with
+ * PyMem_Raw* and sets no exception: it returns one of these codes, and the
+ * caller raises the matching exception once it holds the GIL again. */
+enum { FAIL_MEMORY = -1, FAIL_ROW_TOO_LONG = -2, FAIL_COLUMN = -3 };
+
+static void raise_failure(int code) {
+    if (code == FAIL_ROW_TOO_LONG)
+        PyErr_SetString(PyExc_ValueError, "a line has too many features (16 million or more)");
+    else if (code == FAIL_COLUMN)
+        PyErr_SetString(PyExc_ValueError, "a feature column is past the weights' rows");
+    else
+        PyErr_NoMemory();
+}
+
 typedef struct {
     uint64_t *items;
     Py_ssize_t size, capacity;
@@ -40,18 +55,15 @@ static int reserve(U64s *v, Py_ssize_t n) {
     if (n <= v->capacity) return 0;
     Py_ssize_t capacity = v->capacity ? v->capacity : 256;
     while (capacity < n) capacity *= 2;
-    uint64_t *grown = PyMem_Realloc(v->items, capacity * sizeof(uint64_t));
-    if (!grown) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    uint64_t *grown = PyMem_RawRealloc(v->items, capacity * sizeof(uint64_t));
+    if (!grown) return FAIL_MEMORY;
     v->items = grown;
     v->capacity = capacity;
     return 0;
 }
 
 static inline int u64s_push(U64s *v, uint64_t x) {
-    if (v->size == v->capacity && reserve(v, v->size + 1) < 0) return -1;
+    if (v->size == v->capacity && reserve(v, v->size + 1) < 0) return FAIL_MEMORY;
     v->items[v->size++] = x;
     return 0;
 }
@@ -219,10 +231,6 @@ static int check_lines(const int64_t *starts, const int64_t *lengths, Py_ssize_t
 /* A row's entries are counted and placed in 24 bits. */
 #define MAX_ROW (1 << 24)
 
-static void too_long(void) {
-    PyErr_SetString(PyExc_ValueError, "a line has too many features (16 million or more)");
-}
-
 typedef struct {
     int64_t *indptr;   /* n + 1 */
     int64_t *columns;
@@ -234,20 +242,20 @@ static int rows_reserve(Rows *r, Py_ssize_t more) {
     if (r->size + more <= r->capacity) return 0;
     Py_ssize_t capacity = r->capacity ? r->capacity : 1024;
     while (capacity < r->size + more) capacity *= 2;
-    int64_t *columns = PyMem_Realloc(r->columns, capacity * sizeof(int64_t));
-    if (!columns) return PyErr_NoMemory(), -1;
+    int64_t *columns = PyMem_RawRealloc(r->columns, capacity * sizeof(int64_t));
+    if (!columns) return FAIL_MEMORY;
     r->columns = columns;
-    float *values = PyMem_Realloc(r->values, capacity * sizeof(float));
-    if (!values) return PyErr_NoMemory(), -1;
+    float *values = PyMem_RawRealloc(r->values, capacity * sizeof(float));
+    if (!values) return FAIL_MEMORY;
     r->values = values;
     r->capacity = capacity;
     return 0;
 }
 
 static void rows_free(Rows *r) {
-    PyMem_Free(r->indptr);
-    PyMem_Free(r->columns);
-    PyMem_Free(r->values);
+    PyMem_RawFree(r->indptr);
+    PyMem_RawFree(r->columns);
+    PyMem_RawFree(r->values);
 }
 
 /* The rows as (indptr, columns, values) bytearrays of int64, int64 and, as
@@ -280,9 +288,9 @@ static PyObject *rows_to_python(const Rows *r, Py_ssize_t n, int values_as_doubl
 static int add_counted_row(Rows *r, U64s *hashes, U64s *spare, uint64_t width) {
     Py_ssize_t n = hashes->size;
     uint64_t *items = hashes->items;
-    if (n >= MAX_ROW) return too_long(), -1;
+    if (n >= MAX_ROW) return FAIL_ROW_TOO_LONG;
     for (Py_ssize_t k = 0; k < n; k++) items[k] &= width - 1;
-    if (reserve(spare, n) < 0) return -1;
+    if (reserve(spare, n) < 0) return FAIL_MEMORY;
     sort_bits(items, spare->items, n, 0, bits_of(width));
     double squares = 0;
     Py_ssize_t distinct = 0;
@@ -293,7 +301,7 @@ static int add_counted_row(Rows *r, U64s *hashes, U64s *spare, uint64_t width) {
         items[distinct++] = items[k] | ((uint64_t)(j - k) << 40);  /* column (< 2**40), count */
         k = j;
     }
-    if (rows_reserve(r, distinct) < 0) return -1;
+    if (rows_reserve(r, distinct) < 0) return FAIL_MEMORY;
     double norm = sqrt(squares);
     for (Py_ssize_t k = 0; k < distinct; k++) {
         r->columns[r->size] = (int64_t)(items[k] & ((1ULL << 40) - 1));
@@ -327,9 +335,9 @@ static int line_word_hashes(int kind, const void *text, int64_t start, int64_t e
             for (int k = 0; k < n; k++) crc = crc_byte(crc, bytes[k]);
         }
         uint64_t word = mix((uint64_t)(crc ^ 0xFFFFFFFFu) ^ seeds->word);
-        if (u64s_push(out, word) < 0) return -1;
+        if (u64s_push(out, word) < 0) return FAIL_MEMORY;
         if (have_previous && u64s_push(out, mix((previous * seeds->multiplier) ^ word ^ seeds->pair)) < 0)
-            return -1;
+            return FAIL_MEMORY;
         previous = word;
         have_previous = 1;
     }
@@ -349,7 +357,7 @@ static int line_char_hashes(int kind, const void *text, int64_t start, int64_t l
                 uint64_t code = (at < 0 || at >= length) ? '\n' : PyUnicode_READ(kind, text, start + at);
                 h = k ? h * seeds->multiplier + code : code;
             }
-            if (u64s_push(out, mix(h ^ (seeds->chr + (uint64_t)size))) < 0) return -1;
+            if (u64s_push(out, mix(h ^ (seeds->chr + (uint64_t)size))) < 0) return FAIL_MEMORY;
         }
     }
     return 0;
@@ -362,15 +370,15 @@ static int fold_row(const Rows *words, Py_ssize_t row, uint64_t width, Rows *out
                     U64s *spare) {
     uint64_t mask = width - 1;
     int64_t a = words->indptr[row], b = words->indptr[row + 1];
-    if (b - a >= MAX_ROW) return too_long(), -1;
+    if (b - a >= MAX_ROW) return FAIL_ROW_TOO_LONG;
     scratch->size = 0;
     for (int64_t k = a; k < b; k++)
         /* folded column, then position: sorting keeps each column's order */
         if (u64s_push(scratch, (((uint64_t)words->columns[k] & mask) << 24) | (uint64_t)(k - a)) < 0)
-            return -1;
-    if (reserve(spare, scratch->size) < 0) return -1;
+            return FAIL_MEMORY;
+    if (reserve(spare, scratch->size) < 0) return FAIL_MEMORY;
     sort_bits(scratch->items, spare->items, scratch->size, 24, 24 + bits_of(width));
-    if (rows_reserve(out, scratch->size) < 0) return -1;
+    if (rows_reserve(out, scratch->size) < 0) return FAIL_MEMORY;
     for (Py_ssize_t k = 0; k < scratch->size;) {
         uint64_t column = scratch->items[k] >> 24;
         float sum = 0;
@@ -389,7 +397,7 @@ static int fold_row(const Rows *words, Py_ssize_t row, uint64_t width, Rows *out
 
 static int append_row(Rows *into, const Rows *from, Py_ssize_t row, int64_t offset) {
     int64_t a = from->indptr[row], b = from->indptr[row + 1];
-    if (rows_reserve(into, b - a) < 0) return -1;
+    if (rows_reserve(into, b - a) < 0) return FAIL_MEMORY;
     for (int64_t k = a; k < b; k++) {
         into->columns[into->size] = from->columns[k] + offset;
         into->values[into->size] = from->values[k];
@@ -422,10 +430,7 @@ typedef struct {
 } Weights;
 
 static inline int add_scores(const Weights *w, int64_t column, float value, double *scores) {
-    if (column < 0 || column >= w->n_rows) {
-        PyErr_SetString(PyExc_ValueError, "a feature column is past the weights' rows");
-        return -1;
-    }
+    if (column < 0 || column >= w->n_rows) return FAIL_COLUMN;
     const double *row = w->weights + column * w->n_classes;
     for (Py_ssize_t k = 0; k < w->n_classes; k++) scores[k] += (double)value * row[k];
     return 0;
@@ -448,7 +453,7 @@ static void prefetch_row(const Weights *w, const Rows *from, Py_ssize_t row, int
 static int add_row_scores(const Weights *w, const Rows *from, Py_ssize_t row, int64_t offset,
                           double *scores) {
     for (int64_t k = from->indptr[row]; k < from->indptr[row + 1]; k++)
-        if (add_scores(w, from->columns[k] + offset, from->values[k], scores) < 0) return -1;
+        if (add_scores(w, from->columns[k] + offset, from->values[k], scores) < 0) return FAIL_COLUMN;
     return 0;
 }
 
@@ -554,28 +559,35 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
         }
         w = (Weights){.weights = wv.buf, .n_rows = wv.shape[0] / n_classes, .n_classes = n_classes};
     }
-    words.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
-    chars.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
-    context.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
-    out.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
+    words.indptr = PyMem_RawCalloc(n + 1, sizeof(int64_t));
+    chars.indptr = PyMem_RawCalloc(n + 1, sizeof(int64_t));
+    context.indptr = PyMem_RawCalloc(n + 1, sizeof(int64_t));
+    out.indptr = PyMem_RawCalloc(n + 1, sizeof(int64_t));
     if (!words.indptr || !chars.indptr || !context.indptr || !out.indptr) {
         PyErr_NoMemory();
         goto release;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; !failed && i < n; i++) {
         hashes.size = 0;
-        if (line_word_hashes(kind, text, starts[i], starts[i] + lengths[i], &seeds, &hashes) < 0
-            || add_counted_row(&words, &hashes, &spare, word_width) < 0)
-            goto release;
+        failed = line_word_hashes(kind, text, starts[i], starts[i] + lengths[i], &seeds, &hashes);
+        if (!failed) failed = add_counted_row(&words, &hashes, &spare, word_width);
         words.indptr[i + 1] = words.size;
         hashes.size = 0;
-        if (lengths[i] <= max_chars
-            && (line_char_hashes(kind, text, starts[i], lengths[i], sizes, n_sizes, &seeds, &hashes) < 0
-                || add_counted_row(&chars, &hashes, &spare, char_width) < 0))
-            goto release;
+        if (!failed && lengths[i] <= max_chars) {
+            failed = line_char_hashes(kind, text, starts[i], lengths[i], sizes, n_sizes, &seeds,
+                                      &hashes);
+            if (!failed) failed = add_counted_row(&chars, &hashes, &spare, char_width);
+        }
         chars.indptr[i + 1] = chars.size;
-        if (fold_row(&words, i, context_width, &context, &hashes, &spare) < 0) goto release;
+        if (!failed) failed = fold_row(&words, i, context_width, &context, &hashes, &spare);
         context.indptr[i + 1] = context.size;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        raise_failure(failed);
+        goto release;
     }
     int64_t offset_chars = (int64_t)word_width, offset_before = offset_chars + (int64_t)char_width;
     int64_t offset_after = offset_before + (int64_t)context_width;
@@ -585,8 +597,9 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
         PyObject *scores_obj = new_bytearray(n * n_classes * sizeof(double), &data);
         if (!scores_obj) goto release;
         double *scores = (double *)data;
+        Py_BEGIN_ALLOW_THREADS
         memset(scores, 0, n * n_classes * sizeof(double));
-        for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t i = 0; !failed && i < n; i++) {
             double *row = scores + i * n_classes;
             Py_ssize_t next = i + 2;
             if (next < n) {  /* the next row's words, n-grams and markup */
@@ -599,38 +612,46 @@ static PyObject *text_block(PyObject *self, PyObject *args) {
                             __builtin_prefetch(w.weights + column * n_classes);
                     }
             }
-            int failed = add_row_scores(&w, &words, i, 0, row) < 0
-                || add_row_scores(&w, &chars, i, offset_chars, row) < 0
-                || (i - 1 >= page_first[i] && add_row_scores(&w, &context, i - 1, offset_before, row) < 0)
-                || (i + 1 < page_end[i] && add_row_scores(&w, &context, i + 1, offset_after, row) < 0);
+            failed = add_row_scores(&w, &words, i, 0, row);
+            if (!failed) failed = add_row_scores(&w, &chars, i, offset_chars, row);
+            if (!failed && i - 1 >= page_first[i])
+                failed = add_row_scores(&w, &context, i - 1, offset_before, row);
+            if (!failed && i + 1 < page_end[i])
+                failed = add_row_scores(&w, &context, i + 1, offset_after, row);
             if (!failed && m_kinds && m_kinds[i] >= 0)
                 for (int64_t k = m_indptr[m_kinds[i]]; !failed && k < m_indptr[m_kinds[i] + 1]; k++)
-                    failed = add_scores(&w, m_columns[k] + offset_markup, m_values[k], row) < 0;
-            if (failed) {
-                Py_DECREF(scores_obj);
-                goto release;
-            }
+                    failed = add_scores(&w, m_columns[k] + offset_markup, m_values[k], row);
+        }
+        Py_END_ALLOW_THREADS
+        if (failed) {
+            raise_failure(failed);
+            Py_DECREF(scores_obj);
+            goto release;
         }
         result = scores_obj;
         goto release;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (append_row(&out, &words, i, 0) < 0 || append_row(&out, &chars, i, offset_chars) < 0)
-            goto release;
-        if (i - 1 >= page_first[i] && append_row(&out, &context, i - 1, offset_before) < 0)
-            goto release;
-        if (i + 1 < page_end[i] && append_row(&out, &context, i + 1, offset_after) < 0)
-            goto release;
-        if (m_kinds && m_kinds[i] >= 0) {
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; !failed && i < n; i++) {
+        failed = append_row(&out, &words, i, 0);
+        if (!failed) failed = append_row(&out, &chars, i, offset_chars);
+        if (!failed && i - 1 >= page_first[i]) failed = append_row(&out, &context, i - 1, offset_before);
+        if (!failed && i + 1 < page_end[i]) failed = append_row(&out, &context, i + 1, offset_after);
+        if (!failed && m_kinds && m_kinds[i] >= 0) {
             int64_t kind_row = m_kinds[i];
-            if (rows_reserve(&out, m_indptr[kind_row + 1] - m_indptr[kind_row]) < 0) goto release;
-            for (int64_t k = m_indptr[kind_row]; k < m_indptr[kind_row + 1]; k++) {
+            failed = rows_reserve(&out, m_indptr[kind_row + 1] - m_indptr[kind_row]);
+            for (int64_t k = m_indptr[kind_row]; !failed && k < m_indptr[kind_row + 1]; k++) {
                 out.columns[out.size] = m_columns[k] + offset_markup;
                 out.values[out.size] = m_values[k];
                 out.size++;
             }
         }
         out.indptr[i + 1] = out.size;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        raise_failure(failed);
+        goto release;
     }
     result = rows_to_python(&out, n, 1);
     goto release;
@@ -641,8 +662,8 @@ release:
     rows_free(&chars);
     rows_free(&context);
     rows_free(&out);
-    PyMem_Free(hashes.items);
-    PyMem_Free(spare.items);
+    PyMem_RawFree(hashes.items);
+    PyMem_RawFree(spare.items);
     if (have[4]) PyBuffer_Release(&wv);
     if (have[2]) PyBuffer_Release(&mv);
     if (have[1]) PyBuffer_Release(&mc);
@@ -692,7 +713,7 @@ static int split_hashes(PyObject *s, uint32_t prefix_crc, uint64_t seed, Py_ssiz
         Py_ssize_t a = p;
         while (p < n && !(classes(PyUnicode_READ(kind, text, p)) & K_SPACE)) p++;
         uint32_t crc = crc_token(prefix_crc, kind, text, a, p) ^ 0xFFFFFFFFu;
-        if (u64s_push(out, mix((uint64_t)crc ^ seed)) < 0) return -1;
+        if (u64s_push(out, mix((uint64_t)crc ^ seed)) < 0) return FAIL_MEMORY;
     }
     Py_ssize_t found = out->size - first_new;
     if (keep >= 0 && found > keep) {
@@ -725,7 +746,7 @@ static PyObject *markup_block(PyObject *self, PyObject *args) {
     Rows rows = {0};
     U64s hashes = {0}, spare = {0};
     PyObject *result = NULL;
-    rows.indptr = PyMem_Calloc(n + 1, sizeof(int64_t));
+    rows.indptr = PyMem_RawCalloc(n + 1, sizeof(int64_t));
     if (!rows.indptr) {
         PyErr_NoMemory();
         goto done;
@@ -742,18 +763,21 @@ static PyObject *markup_block(PyObject *self, PyObject *args) {
         hashes.size = 0;
         int kind = PyUnicode_KIND(tag);
         uint32_t crc = crc_token(starts[0], kind, PyUnicode_DATA(tag), 0, PyUnicode_GET_LENGTH(tag));
-        if (u64s_push(&hashes, mix((uint64_t)(crc ^ 0xFFFFFFFFu) ^ seed)) < 0
-            || split_hashes(path, starts[1], seed, path_tokens, &hashes) < 0
-            || split_hashes(cls, starts[2], seed, -1, &hashes) < 0
-            || add_counted_row(&rows, &hashes, &spare, width) < 0)
+        int failed = u64s_push(&hashes, mix((uint64_t)(crc ^ 0xFFFFFFFFu) ^ seed));
+        if (!failed) failed = split_hashes(path, starts[1], seed, path_tokens, &hashes);
+        if (!failed) failed = split_hashes(cls, starts[2], seed, -1, &hashes);
+        if (!failed) failed = add_counted_row(&rows, &hashes, &spare, width);
+        if (failed) {
+            raise_failure(failed);
             goto done;
+        }
         rows.indptr[i + 1] = rows.size;
     }
     result = rows_to_python(&rows, n, 0);
 done:
     rows_free(&rows);
-    PyMem_Free(hashes.items);
-    PyMem_Free(spare.items);
+    PyMem_RawFree(hashes.items);
+    PyMem_RawFree(spare.items);
     return result;
 }
 
@@ -849,6 +873,7 @@ static PyObject *shape_counts(PyObject *self, PyObject *args) {
     int kind = PyUnicode_KIND(text_obj), lkind = PyUnicode_KIND(lowered);
     const void *t = PyUnicode_DATA(text_obj), *low = PyUnicode_DATA(lowered);
 #define T(i) PyUnicode_READ(kind, t, (i))
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         double *row = counts + i * N_COUNTS;
         /* A line's characters run to the next line's start (its newline and
@@ -914,6 +939,7 @@ static PyObject *shape_counts(PyObject *self, PyObject *args) {
 #undef DECIMAL
 #undef CLOSES
     }
+    Py_END_ALLOW_THREADS
 #undef T
 release:
     PyBuffer_Release(&kv);
@@ -1024,6 +1050,7 @@ static PyObject *cue_hits(PyObject *self, PyObject *args) {
     memset(counts, 0, n * n_labels * sizeof(double));
     int kind = PyUnicode_KIND(lowered);
     const void *text = PyUnicode_DATA(lowered);
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         /* No phrase holds a newline, so none runs past its line. */
         int64_t end = starts[i] + lengths[i];
@@ -1061,6 +1088,7 @@ static PyObject *cue_hits(PyObject *self, PyObject *args) {
             }
         }
     }
+    Py_END_ALLOW_THREADS
 release:
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
     return result;

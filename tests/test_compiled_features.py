@@ -1,6 +1,7 @@
 """The compiled features (classifier._features) must be the numpy code's,
 number for number: the shipped model was trained on the numpy ones."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,31 @@ def test_long_lines_and_many_shared_columns():
     # A long line fills rows past the short-row sort; repeats give counts above one.
     line = " ".join(f"w{i % 300} the" for i in range(4000))
     assert_same_features([split_text(f"{line}\nshort line\n{line.upper()}")])
+
+
+def test_threads_computing_features_at_once_get_each_their_own():
+    # The compiled loops run without the GIL, so threads really run them at
+    # the same time: nothing of one call may leak into another's.
+    pages = []
+    for path in FUZZ_PAGES:
+        try:
+            pages.append(html_to_page(path.read_bytes()))
+        except Exception:
+            continue
+    pages += [split_text("\n".join(p.texts)) for p in pages]
+    assert len(pages) >= 4
+    weights = np.random.default_rng(0).normal(size=(FEATURIZER.n_text_features, 5))
+
+    def features(page):
+        plain = FEATURIZER.pages([page])
+        scores = FEATURIZER.pages([page], text_weights=weights).text_scores
+        return (plain.text.indptr.tobytes(), plain.text.indices.tobytes(),
+                plain.text.data.tobytes(), plain.dense.tobytes(), scores.tobytes())
+
+    expected = [features(p) for p in pages]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            assert list(pool.map(features, pages)) == expected
 
 
 # --- Refusals: the arguments are checked before anything is read ----------------------------
