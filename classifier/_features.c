@@ -39,7 +39,7 @@ enum { FAIL_MEMORY = -1, FAIL_ROW_TOO_LONG = -2, FAIL_COLUMN = -3 };
 
 static void raise_failure(int code) {
     if (code == FAIL_ROW_TOO_LONG)
-        PyErr_SetString(PyExc_ValueError, "a line has too many features (16 million or more)");
+        PyErr_SetString(PyExc_ValueError, "a line has too many features (16 million or more): split it into shorter lines, or lower max_line_chars (the server's --max-line-chars) so such lines are refused");
     else if (code == FAIL_COLUMN)
         PyErr_SetString(PyExc_ValueError, "a feature column is past the weights' rows");
     else

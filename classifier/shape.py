@@ -143,7 +143,8 @@ def _cue_trie() -> tuple[np.ndarray, ...]:
     labels = [-1]
     for phrase, label in _CUE_LABEL_INDEX.items():
         if not phrase or "\n" in phrase:
-            raise ValueError(f"cue phrase {phrase!r}: empty or more than one line")
+            raise ValueError(f"cue phrase {phrase!r} in classifier/cues.py is empty or spans lines: "
+                             "a cue is matched within one line, so give it as one non-empty line")
         node = 0
         for char in phrase:
             if char not in children[node]:
