@@ -3,12 +3,16 @@
  * classifier.fastpredict.TreeStage explains leaf elimination: a split whose
  * test sends a row right rules out the leaves of its left subtree, and the
  * leaf the row reaches is the leftmost leaf not ruled out. Here every split of
- * every tree is listed by feature and, within a feature, by threshold. A row
- * then reads each feature once and goes through that feature's splits in
- * increasing threshold until one sends it left: every later one would too.
- * So a row costs one OR of a bit mask per split it goes right at, and per tree
- * one count of trailing ones and a lookup, with no walk from node to node (a
- * walk's unpredictable branches cost more than the whole scan).
+ * every tree is listed by feature and, within a feature, by threshold. Rows
+ * are scored BLOCK at a time: for each feature, the block goes through its
+ * splits in increasing threshold until one sends every row of the block left
+ * (every later one would too), and each split is tested on all the block's
+ * rows at once, in vector instructions, ORing its bit mask into the trees'
+ * ruled-out leaves of the rows it sends right. Then per row and tree, one
+ * count of trailing ones and a lookup. There is no walk from node to node,
+ * and where a feature's scan stops (the one branch the processor cannot
+ * predict) is decided once per block, not per row: one row at a time, that
+ * branch cost more than the scan (0.83 against 0.46 ms for a page's 280 rows).
  *
  * Leaf values are added to a row's scores in the trees' order, as scikit-learn
  * does, so the sums round the same way.
@@ -23,7 +27,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_LEAVES 64   /* a tree's leaves must fit the bits of a uint64_t mask */
 
@@ -66,22 +72,64 @@ static int check_forest(const Forest *f) {
     return 0;
 }
 
-static void score_row(const Forest *f, const double *row, uint64_t *ruled_out, double *scores) {
-    for (Py_ssize_t t = 0; t < f->n_trees; t++) ruled_out[t] = 0;
+/* A block of 8 rows scans about 25% more splits than its rows would one by
+ * one, and is still faster; 16 gained nothing more. */
+#define BLOCK 8
+/* Rows per vector, in GCC's vector types: two doubles fill the 128-bit
+ * registers every x86-64 and arm64 processor has. Wider vectors where the
+ * build does not enable them are emulated, and ran twice as slow as scalar
+ * code. */
+#define LANES 2
+typedef double Values __attribute__((vector_size(LANES * sizeof(double))));
+typedef uint64_t Masks __attribute__((vector_size(LANES * sizeof(uint64_t))));
+
+typedef struct {
+    Values x[BLOCK / LANES];    /* the block's values of the current feature */
+    uint64_t *ruled_out;        /* n_trees x BLOCK: ruled-out leaves, aligned for Masks */
+} Scratch;
+
+static void score_block(const Forest *f, const double *X, Py_ssize_t rows, Scratch *w,
+                        double *scores) {
+    uint64_t *ruled_out = w->ruled_out;
+    memset(ruled_out, 0, (size_t)f->n_trees * BLOCK * sizeof(uint64_t));
     for (Py_ssize_t feature = 0; feature < f->n_features; feature++) {
-        double x = row[feature];
-        int64_t s = f->feature_start[feature], end = f->feature_start[feature + 1];
-        if (x != x) {  /* NaN: it goes where each split learnt to send missing values */
-            for (; s < end; s++)
-                if (!f->missing_left[s]) ruled_out[f->tree[s]] |= f->mask[s];
-        } else {
-            for (; s < end && x > f->threshold[s]; s++) ruled_out[f->tree[s]] |= f->mask[s];
+        int64_t start = f->feature_start[feature], end = f->feature_start[feature + 1];
+        if (start == end) continue;
+        double highest = -INFINITY;
+        int missing = 0;
+        for (Py_ssize_t r = 0; r < BLOCK; r++) {
+            double x = r < rows ? X[r * f->n_features + feature] : -INFINITY;
+            /* NaN is sent below where each split learnt to send it; padding
+             * rows and NaN take -inf here, which goes right at no split. */
+            if (x != x) {
+                missing = 1;
+                x = -INFINITY;
+            }
+            w->x[r / LANES][r % LANES] = x;
+            if (x > highest) highest = x;
+        }
+        for (int64_t s = start; s < end && highest > f->threshold[s]; s++) {
+            const Values threshold = f->threshold[s] - (Values){0};
+            const Masks mask = f->mask[s] + (Masks){0};
+            Masks *out = (Masks *)(ruled_out + (size_t)f->tree[s] * BLOCK);
+            for (int v = 0; v < BLOCK / LANES; v++) out[v] |= (Masks)(w->x[v] > threshold) & mask;
+        }
+        if (missing) {
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                double x = X[r * f->n_features + feature];
+                if (x == x) continue;
+                for (int64_t s = start; s < end; s++)
+                    if (!f->missing_left[s]) ruled_out[(size_t)f->tree[s] * BLOCK + r] |= f->mask[s];
+            }
         }
     }
-    for (Py_ssize_t t = 0, k = 0; t < f->n_trees; t++, k = k + 1 == f->n_classes ? 0 : k + 1) {
-        /* The lowest zero bit of ruled_out: check_forest made sure there is one. */
-        int leaf = __builtin_ctzll(~ruled_out[t]);
-        scores[k] += f->leaf_value[f->leaf_start[t] + leaf];
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        double *row_scores = scores + r * f->n_classes;
+        for (Py_ssize_t t = 0, k = 0; t < f->n_trees; t++, k = k + 1 == f->n_classes ? 0 : k + 1) {
+            /* The lowest zero bit: check_forest made sure there is one. */
+            int leaf = __builtin_ctzll(~ruled_out[(size_t)t * BLOCK + r]);
+            row_scores[k] += f->leaf_value[f->leaf_start[t] + leaf];
+        }
     }
 }
 
@@ -124,14 +172,16 @@ static PyObject *add_scores(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "leaf offsets do not cover the leaf values");
         goto done;
     }
-    ruled_out = malloc(f.n_trees * sizeof(uint64_t));
+    ruled_out = aligned_alloc(sizeof(Masks), (size_t)f.n_trees * BLOCK * sizeof(uint64_t));
     if (!ruled_out) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t r = 0; r < n_rows; r++)
-        score_row(&f, X + r * f.n_features, ruled_out, out + r * n_classes);
+    Scratch scratch = {.ruled_out = ruled_out};
+    for (Py_ssize_t r = 0; r < n_rows; r += BLOCK)
+        score_block(&f, X + r * f.n_features, n_rows - r < BLOCK ? n_rows - r : BLOCK,
+                    &scratch, out + r * n_classes);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:

@@ -101,6 +101,8 @@ def test_stage2_matches_hgb_predict_proba_on_real_and_random_rows(shipped, real_
     rng = np.random.default_rng(3)
     noisy = X[rng.integers(0, len(X), 500)] + rng.normal(0, 0.2, (500, X.shape[1]))
     noisy[rng.random(noisy.shape) < 0.05] = np.nan  # missing values take the learnt side
+    noisy[rng.random(noisy.shape) < 0.01] = np.inf   # past every threshold
+    noisy[rng.random(noisy.shape) < 0.01] = -np.inf  # below every threshold
     expected = shipped.stage2_.predict_proba(noisy)
     assert np.abs(trees.predict_proba(noisy) - expected).max() < TOLERANCE
     assert np.abs(trees.predict_proba(noisy[:1]) - expected[:1]).max() < TOLERANCE
