@@ -195,20 +195,18 @@ class Featurizer:
         comes as `text_scores`, its product with them (see PageFeatures)."""
         texts = [t.strip() for page in pages for t in page.texts]
         joined = Joined.of(texts)
-        n = len(texts)
-        if not n:
-            text = sp.csr_matrix((0, self.n_text_features), dtype=np.float32)
+        if texts:
+            bounds = _Bounds.of([len(page) for page in pages])
+            dense = self._dense(pages, joined, bounds)
+            text = self._text(pages, joined, bounds, text_weights)
+        else:
             dense = np.zeros((0, len(self.dense_columns)), dtype=np.float32)
-            if text_weights is None:
-                return PageFeatures(text=text, dense=dense)
-            return PageFeatures(text=None, dense=dense,
-                                text_scores=text_product(text, text_weights))
-        bounds = _Bounds.of([len(page) for page in pages])
-        dense = self._dense(pages, joined, bounds)
+            text = sp.csr_matrix((0, self.n_text_features), dtype=np.float32)
+            if text_weights is not None:
+                text = text_product(text, text_weights)
         if text_weights is None:
-            return PageFeatures(text=self._text(pages, joined, bounds), dense=dense)
-        return PageFeatures(text=None, dense=dense,
-                            text_scores=self._text(pages, joined, bounds, text_weights))
+            return PageFeatures(text=text, dense=dense)
+        return PageFeatures(text=None, dense=dense, text_scores=text)
 
     def _text(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds,
               weights: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
