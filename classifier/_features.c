@@ -13,6 +13,13 @@
  *   (character classes, words, title-case words, function words, glued
  *   words, sentence ends, bullets, URLs).
  * - cue_hits: per line, the cue phrases found on it, by label.
+ * - shape_columns and dense_block: those counts made into line_shapes'
+ *   columns, and those with the page, markup, neighbour and run columns
+ *   into Featurizer._dense's block, without its few hundred small array
+ *   operations (which cost more than the counting on short pages).
+ * - subtree_sums: classifier.containers' sums over each element's subtree.
+ * - index_distinct: the distinct values of a sequence and each one's index,
+ *   for the per-line tags, paths, class lists and regions pages repeat.
  *
  * Character classes are the str methods' (Py_UNICODE_IS*), which is what the
  * numpy table in classifier.joined holds, and a word is a run of \w
@@ -790,6 +797,17 @@ enum {
     C_URL, N_COUNTS
 };
 
+/* The columns shape_columns returns, in this order (classifier.shape.SHAPE_COLUMNS),
+ * the cue columns last; and the log1p columns it is given. */
+enum {
+    S_LOG_CHARS, S_LOG_WORDS, S_MEAN_WORD_LEN, S_UPPER_SHARE, S_TITLE_SHARE, S_DIGIT_SHARE,
+    S_PUNCT_SHARE, S_ENDS_TERMINAL, S_ENDS_COLON, S_FUNCTION_SHARE, S_GLUED, S_SEPARATORS,
+    S_BULLET, S_COPYRIGHT, S_LOG_SENTENCES, S_URL, S_ALL_CAPS, S_CUES
+};
+#define N_CUE_LABELS 4
+#define N_SHAPE (S_CUES + N_CUE_LABELS)
+enum { LOG_CHARS, LOG_WORDS, LOG_SENTENCES, N_LOGS };
+
 #define PACKED_BYTES 8
 
 static int is_function_word(int kind, const void *text, int64_t a, int64_t b,
@@ -1094,11 +1112,375 @@ release:
     return result;
 }
 
+/* ---- shape_columns and dense_block ------------------------------------------ */
+
+/* A one-dimensional float64 buffer of n items. */
+static int get_doubles(PyObject *obj, Py_buffer *view, Py_ssize_t n, const char *name) {
+    return get_array(obj, view, 8, "d", n, name);
+}
+
+static double at_most(double limit, double x) { return x < limit ? x : limit; }
+static double at_least(double limit, double x) { return x > limit ? x : limit; }
+
+static const char shape_columns_doc[] =
+    "shape_columns(counts, cues, logs, text, starts, lengths, limits) -> bytearray\n\n"
+    "Per line, the float64 columns of classifier.shape.SHAPE_COLUMNS, from\n"
+    "shape_counts' counts and cue_hits' hits (flattened), and `logs`: per line,\n"
+    "numpy's log1p of its length, its words and its sentence ends (numpy's\n"
+    "log1p may differ from the C library's in the last bit). limits are\n"
+    "(MAX_MEAN_WORD_LEN, MEAN_WORD_LEN_SCALE, MAX_GLUED, MAX_SEPARATORS, MAX_CUES,\n"
+    "MIN_LETTERS_ALL_CAPS).";
+
+static PyObject *shape_columns(PyObject *self, PyObject *args) {
+    PyObject *counts_obj, *cues_obj, *logs_obj, *text_obj, *starts_obj, *lengths_obj;
+    double max_word_len, word_len_scale, max_glued, max_separators, max_cues, min_caps;
+    if (!PyArg_ParseTuple(args, "OOOUOO(dddddd)", &counts_obj, &cues_obj, &logs_obj, &text_obj,
+                          &starts_obj, &lengths_obj, &max_word_len, &word_len_scale, &max_glued,
+                          &max_separators, &max_cues, &min_caps))
+        return NULL;
+    Py_buffer sv, lv, cv, qv, gv;
+    PyObject *result = NULL;
+    if (get_array(starts_obj, &sv, 8, "lq", -1, "starts") < 0) return NULL;
+    Py_ssize_t n = sv.shape[0];
+    if (get_array(lengths_obj, &lv, 8, "lq", n, "lengths") < 0) goto release_s;
+    if (get_doubles(counts_obj, &cv, n * N_COUNTS, "counts") < 0) goto release_l;
+    if (get_doubles(cues_obj, &qv, n * N_CUE_LABELS, "cues") < 0) goto release_c;
+    if (get_doubles(logs_obj, &gv, n * N_LOGS, "logs") < 0) goto release_q;
+    const int64_t *starts = sv.buf, *lengths = lv.buf;
+    if (check_lines(starts, lengths, n, PyUnicode_GET_LENGTH(text_obj)) < 0) goto release;
+    char *data;
+    result = new_bytearray(n * N_SHAPE * sizeof(double), &data);
+    if (!result) goto release;
+    double *out = (double *)data;
+    const double *counts = cv.buf, *cues = qv.buf, *logs = gv.buf;
+    int kind = PyUnicode_KIND(text_obj);
+    const void *text = PyUnicode_DATA(text_obj);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *c = counts + i * N_COUNTS, *log = logs + i * N_LOGS;
+        double *row = out + i * N_SHAPE;
+        double chars = (double)lengths[i], words = c[C_WORDS];
+        double some_words = at_least(1.0, words), some_chars = at_least(1.0, chars);
+        row[S_LOG_CHARS] = log[LOG_CHARS];
+        row[S_LOG_WORDS] = log[LOG_WORDS];
+        row[S_MEAN_WORD_LEN] = at_most(max_word_len, c[C_WORDCHAR] / some_words) / word_len_scale
+                               * (words > 0 ? 1.0 : 0.0);
+        row[S_UPPER_SHARE] = c[C_UPPER] / at_least(1.0, c[C_ALPHA]);
+        row[S_TITLE_SHARE] = c[C_TITLE_WORDS] / some_words;
+        row[S_DIGIT_SHARE] = c[C_DIGIT] / some_chars;
+        row[S_PUNCT_SHARE] = c[C_PUNCT] / some_chars;
+        row[S_ENDS_TERMINAL] = at_most(1.0, c[C_TERMINAL]);
+        row[S_ENDS_COLON] = lengths[i] > 0
+            && PyUnicode_READ(kind, text, starts[i] + lengths[i] - 1) == ':';
+        row[S_FUNCTION_SHARE] = c[C_FUNCTION_WORDS] / some_words;
+        row[S_GLUED] = at_most(max_glued, c[C_GLUED]) / max_glued;
+        row[S_SEPARATORS] = at_most(max_separators, c[C_SEPARATOR]) / max_separators;
+        row[S_BULLET] = c[C_BULLET];
+        row[S_COPYRIGHT] = at_most(1.0, c[C_COPYRIGHT]);
+        row[S_LOG_SENTENCES] = log[LOG_SENTENCES];
+        row[S_URL] = c[C_URL];
+        row[S_ALL_CAPS] = c[C_ALPHA] >= min_caps && c[C_LOWER] == 0;
+        for (int k = 0; k < N_CUE_LABELS; k++)
+            row[S_CUES + k] = at_most(max_cues, cues[i * N_CUE_LABELS + k]) / max_cues;
+    }
+    Py_END_ALLOW_THREADS
+release:
+    PyBuffer_Release(&gv);
+release_q:
+    PyBuffer_Release(&qv);
+release_c:
+    PyBuffer_Release(&cv);
+release_l:
+    PyBuffer_Release(&lv);
+release_s:
+    PyBuffer_Release(&sv);
+    return result;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const char dense_block_doc[] =
+    "dense_block(shape, lengths, log_sizes, gap_before, markup, first, end, offsets,\n"
+    "            run_window, link_column) -> bytearray\n\n"
+    "The dense block Featurizer._dense assembles, as float32 (lines x columns):\n"
+    "each line's shape columns, its page columns, its markup columns, the shape,\n"
+    "gap and link density of the lines at each of `offsets` within its page\n"
+    "(zeros past its ends), and the means over +-run_window lines of its ends-\n"
+    "terminal, function-share, log-length and link-density columns. shape and\n"
+    "markup come flattened (shape_columns' columns; markup's link density at\n"
+    "link_column); first and end are each line's page's first line and one\n"
+    "past its last; log_sizes is numpy's log1p of each line's page's line count.\n"
+    "Sums, means and the median are made in numpy's order, so the numbers are\n"
+    "its own.";
+
+/* The ends-terminal, function-share and log-length shape columns, then link
+ * density: the run's columns. */
+#define N_RUN 4
+#define N_PAGE 9
+
+static PyObject *dense_block(PyObject *self, PyObject *args) {
+    PyObject *objs[7], *offsets_obj;
+    Py_ssize_t run_window, link_column;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnn", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &objs[5], &objs[6], &offsets_obj, &run_window, &link_column))
+        return NULL;
+    enum { SHAPE, LENGTHS, LOG_SIZES, GAPS, MARKUP, FIRST, END };
+    static const char *names[7] = {"shape", "lengths", "log_sizes", "gap_before", "markup",
+                                   "first", "end"};
+    Py_buffer v[7];
+    int got = 0;
+    PyObject *result = NULL;
+    double *scratch = NULL;
+    Py_ssize_t n_offsets = 0, offsets[8];
+    PyObject *seq = PySequence_Fast(offsets_obj, "offsets must be a sequence of ints");
+    if (!seq) return NULL;
+    n_offsets = PySequence_Fast_GET_SIZE(seq);
+    if (n_offsets > 8) {
+        PyErr_SetString(PyExc_ValueError, "at most 8 neighbour offsets");
+        goto release;
+    }
+    for (Py_ssize_t k = 0; k < n_offsets; k++) {
+        offsets[k] = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, k));
+        if (offsets[k] == -1 && PyErr_Occurred()) goto release;
+    }
+    for (; got < 7; got++) {
+        int ints = got == LENGTHS || got == FIRST || got == END;
+        if (get_array(objs[got], &v[got], 8, ints ? "lq" : "d", -1, names[got]) < 0)
+            goto release;
+    }
+    Py_ssize_t n = v[LENGTHS].shape[0];
+    Py_ssize_t n_markup = n ? v[MARKUP].shape[0] / n : 0;
+    if (v[SHAPE].shape[0] != n * N_SHAPE || v[LOG_SIZES].shape[0] != n || v[GAPS].shape[0] != n
+        || v[FIRST].shape[0] != n || v[END].shape[0] != n || v[MARKUP].shape[0] != n * n_markup
+        || link_column < 0 || (n && link_column >= n_markup) || run_window < 0) {
+        PyErr_SetString(PyExc_ValueError, "dense_block: arrays of mismatched sizes");
+        goto release;
+    }
+    const double *shape = v[SHAPE].buf, *log_sizes = v[LOG_SIZES].buf, *gaps = v[GAPS].buf,
+                 *markup = v[MARKUP].buf;
+    const int64_t *lengths = v[LENGTHS].buf, *first = v[FIRST].buf, *end = v[END].buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* Pages one after another, each line with its own page's bounds. */
+        int same_page = i > 0 && first[i] == first[i - 1] && end[i] == end[i - 1];
+        int new_page = first[i] == i && (i == 0 || end[i - 1] == i);
+        if (end[i] <= i || end[i] > n || !(same_page || new_page)) {
+            PyErr_SetString(PyExc_ValueError, "dense_block: pages' bounds do not fit the lines");
+            goto release;
+        }
+    }
+    Py_ssize_t n_neighbour = N_SHAPE + 2;
+    Py_ssize_t width = N_SHAPE + N_PAGE + n_markup + n_offsets * n_neighbour + N_RUN;
+    char *data;
+    result = new_bytearray(n * width * sizeof(float), &data);
+    if (!result) goto release;
+    float *out = (float *)data;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    /* Per page: the lengths sorted (the median), then the run's cumulative sums. */
+    scratch = PyMem_RawMalloc((n + 1) * (N_RUN + 1) * sizeof(double));
+    if (!scratch) failed = 1;
+    for (Py_ssize_t a = 0; !failed && a < n;) {
+        Py_ssize_t b = end[a], m = b - a;
+        double *sorted = scratch, *cumulative = scratch + m;
+        double longest = 0, gap_sum = 0;
+        for (Py_ssize_t i = a; i < b; i++) {
+            sorted[i - a] = (double)lengths[i];
+            if (i == a || sorted[i - a] > longest) longest = sorted[i - a];
+            gap_sum += gaps[i];  /* 0 or 1: exact in any order */
+        }
+        qsort(sorted, m, sizeof(double), compare_doubles);
+        double median = m % 2 ? sorted[m / 2] : (sorted[m / 2 - 1] + sorted[m / 2]) / 2;
+        median = at_least(1.0, median);
+        double gap_share = gap_sum / (double)m;
+        for (int k = 0; k < N_RUN; k++) cumulative[k] = 0;
+        for (Py_ssize_t i = a; i < b; i++) {
+            const double *s = shape + i * N_SHAPE;
+            double run[N_RUN] = {s[S_ENDS_TERMINAL], s[S_FUNCTION_SHARE], s[S_LOG_CHARS],
+                                 markup[i * n_markup + link_column]};
+            double *c = cumulative + (i - a + 1) * N_RUN;
+            for (int k = 0; k < N_RUN; k++) c[k] = c[k - N_RUN] + run[k];
+        }
+        for (Py_ssize_t i = a; i < b; i++) {
+            float *row = out + i * width;
+            const double *s = shape + i * N_SHAPE;
+            Py_ssize_t col = 0, local = i - a;
+            for (int k = 0; k < N_SHAPE; k++) row[col++] = (float)s[k];
+            double chars = (double)lengths[i];
+            double position = (double)local / (double)(m - 1 > 1 ? m - 1 : 1);
+            row[col++] = (float)position;
+            row[col++] = (float)log_sizes[i];
+            row[col++] = position == 0;
+            row[col++] = local == m - 1;
+            row[col++] = (float)gaps[i];
+            row[col++] = i + 1 < b ? (float)gaps[i + 1] : 0.0f;
+            row[col++] = (float)gap_share;
+            row[col++] = (float)(chars / longest);
+            row[col++] = (float)(at_most(5.0, chars / median) / 5);
+            for (Py_ssize_t k = 0; k < n_markup; k++) row[col++] = (float)markup[i * n_markup + k];
+            for (Py_ssize_t o = 0; o < n_offsets; o++) {
+                Py_ssize_t j = i + offsets[o];
+                if (j >= a && j < b) {
+                    const double *t = shape + j * N_SHAPE;
+                    for (int k = 0; k < N_SHAPE; k++) row[col++] = (float)t[k];
+                    row[col++] = (float)gaps[j];
+                    row[col++] = (float)markup[j * n_markup + link_column];
+                } else {
+                    for (Py_ssize_t k = 0; k < n_neighbour; k++) row[col++] = 0.0f;
+                }
+            }
+            Py_ssize_t lo = local - run_window, hi = local + run_window + 1;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > m ? m : hi;
+            for (int k = 0; k < N_RUN; k++)
+                row[col++] = (float)((cumulative[hi * N_RUN + k] - cumulative[lo * N_RUN + k])
+                                     / (double)(hi - lo));
+        }
+        a = b;
+    }
+    PyMem_RawFree(scratch);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+    }
+release:
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* ---- subtree_sums ------------------------------------------------------------ */
+
+static const char subtree_sums_doc[] =
+    "subtree_sums(parents, mass, total, lines, main_margin) -> (sums, main, in_main)\n\n"
+    "For classifier.containers: each element's mass, total and lines summed\n"
+    "over its subtree, as float64 (3 x elements), in the order its loop adds\n"
+    "them (from the last element up, each into its parent; parents, int64, are\n"
+    "numbered before their children, the root 0 with parent -1); the main\n"
+    "element, the first with the most mass - main_margin * total; and whether\n"
+    "each element lies under it (uint8).";
+
+static PyObject *subtree_sums(PyObject *self, PyObject *args) {
+    PyObject *objs[4];
+    double margin;
+    if (!PyArg_ParseTuple(args, "OOOOd", &objs[0], &objs[1], &objs[2], &objs[3], &margin))
+        return NULL;
+    static const char *names[4] = {"parents", "mass", "total", "lines"};
+    Py_buffer v[4];
+    int got = 0;
+    PyObject *sums_obj = NULL, *in_main_obj = NULL, *result = NULL;
+    for (; got < 4; got++)
+        if (get_array(objs[got], &v[got], 8, got ? "d" : "lq", got ? v[0].shape[0] : -1,
+                      names[got]) < 0)
+            goto release;
+    Py_ssize_t size = v[0].shape[0];
+    const int64_t *parents = v[0].buf;
+    for (Py_ssize_t e = 0; e < size; e++)
+        if (e ? parents[e] < 0 || parents[e] >= e : parents[e] != -1) {
+            PyErr_SetString(PyExc_ValueError,
+                            "subtree_sums: each element's parent must come before it, the root's be -1");
+            goto release;
+        }
+    char *data, *flags;
+    sums_obj = new_bytearray(3 * size * sizeof(double), &data);
+    in_main_obj = new_bytearray(size, &flags);
+    if (!sums_obj || !in_main_obj) goto release;
+    double *sums = (double *)data;
+    for (int k = 0; k < 3; k++) memcpy(sums + k * size, v[k + 1].buf, size * sizeof(double));
+    double *mass = sums, *total = sums + size;
+    Py_ssize_t main = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t e = size - 1; e > 0; e--)
+        for (int k = 0; k < 3; k++) sums[k * size + parents[e]] += sums[k * size + e];
+    /* np.argmax: the first of the largest (NaN, never here, aside). */
+    double best = 0;
+    for (Py_ssize_t e = 0; e < size; e++) {
+        double gain = margin * total[e];
+        gain = mass[e] - gain;
+        if (e == 0 || gain > best) {
+            best = gain;
+            main = e;
+        }
+    }
+    memset(flags, 0, size);
+    if (size) flags[main] = 1;
+    for (Py_ssize_t e = main + 1; e < size; e++)
+        if (flags[parents[e]]) flags[e] = 1;
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("OnO", sums_obj, main, in_main_obj);
+release:
+    Py_XDECREF(sums_obj);
+    Py_XDECREF(in_main_obj);
+    for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
+    return result;
+}
+
+/* ---- index_distinct -------------------------------------------------------- */
+
+static const char index_distinct_doc[] =
+    "index_distinct(iterable) -> (distinct, which)\n\n"
+    "The distinct values of the iterable in the order first met (a list), and\n"
+    "for each value the index of its own among them (bytearray of Py_ssize_t).";
+
+static PyObject *index_distinct(PyObject *self, PyObject *iterable) {
+    PyObject *it = PyObject_GetIter(iterable);
+    if (!it) return NULL;
+    PyObject *index = PyDict_New(), *distinct = PyList_New(0), *result = NULL, *item;
+    Py_ssize_t *which = NULL, size = 0, capacity = 0;
+    if (!index || !distinct) goto release;
+    while ((item = PyIter_Next(it)) != NULL) {
+        Py_ssize_t k;
+        PyObject *at = PyDict_GetItemWithError(index, item);  /* borrowed */
+        if (at) {
+            k = PyLong_AsSsize_t(at);
+        } else if (PyErr_Occurred()) {
+            k = -1;
+        } else {
+            k = PyList_GET_SIZE(distinct);
+            PyObject *number = PyLong_FromSsize_t(k);
+            if (!number || PyDict_SetItem(index, item, number) < 0 || PyList_Append(distinct, item) < 0)
+                k = -1;
+            Py_XDECREF(number);
+        }
+        Py_DECREF(item);
+        if (k < 0) goto release;
+        if (size == capacity) {
+            capacity = capacity ? 2 * capacity : 256;
+            Py_ssize_t *grown = PyMem_Realloc(which, capacity * sizeof(Py_ssize_t));
+            if (!grown) {
+                PyErr_NoMemory();
+                goto release;
+            }
+            which = grown;
+        }
+        which[size++] = k;
+    }
+    if (PyErr_Occurred()) goto release;
+    PyObject *which_obj = PyByteArray_FromStringAndSize((const char *)which, size * sizeof(Py_ssize_t));
+    if (which_obj) {
+        result = PyTuple_Pack(2, distinct, which_obj);
+        Py_DECREF(which_obj);
+    }
+release:
+    PyMem_Free(which);
+    Py_XDECREF(index);
+    Py_XDECREF(distinct);
+    Py_DECREF(it);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"text_block", text_block, METH_VARARGS, text_block_doc},
     {"shape_counts", shape_counts, METH_VARARGS, shape_counts_doc},
     {"markup_block", markup_block, METH_VARARGS, markup_block_doc},
     {"cue_hits", cue_hits, METH_VARARGS, cue_hits_doc},
+    {"shape_columns", shape_columns, METH_VARARGS, shape_columns_doc},
+    {"dense_block", dense_block, METH_VARARGS, dense_block_doc},
+    {"subtree_sums", subtree_sums, METH_VARARGS, subtree_sums_doc},
+    {"index_distinct", index_distinct, METH_O, index_distinct_doc},
     {NULL, NULL, 0, NULL},
 };
 

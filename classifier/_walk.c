@@ -9,7 +9,9 @@
  * What the tags mean stays in Python: the walk asks `facts(tag)` once per tag
  * name and page, and `tokens(class, id)` and `hidden_style(style)` for the
  * attributes it meets on context elements, so the tag lists and rules have
- * one home (classifier/html.py).
+ * one home (classifier/html.py). The one exception is tokens() of ASCII
+ * values, which the walk splits itself (ascii_tokens): pages hold a hundred
+ * or more distinct class lists, and the tests hold it to tokens().
  *
  * Text follows lxml's reading of it: an element's .text is the run of text
  * nodes before its first other child, its .tail the run after it, and the
@@ -263,6 +265,7 @@ typedef struct {
 typedef struct {
     PyObject *facts_fn, *tokens_fn, *hidden_style_fn;
     long hidden_bit;
+    Py_ssize_t max_tokens;  /* class/id tokens kept per element */
     Table names;            /* (name, ns) -> index in facts */
     Facts *facts;
     Py_ssize_t n_facts, cap_facts;
@@ -484,6 +487,46 @@ static PyObject *attribute_str(Walk *w, const xmlNode *node, const char *name) {
     return PyUnicode_DecodeUTF8((const char *)w->scratch.data, (Py_ssize_t)w->scratch.len, NULL);
 }
 
+/* tokens(class, id) for ASCII values (nearly all), without the call: lower-
+ * cased, "_" and "-" read as spaces, split at white space as str.split()
+ * does (in ASCII: \t-\r, \x1c-\x1f and space), the first max_tokens
+ * joined by single spaces. NULL with no exception for values it leaves to
+ * tokens(). */
+static PyObject *ascii_tokens(PyObject *class_value, PyObject *id_value, Py_ssize_t max_tokens) {
+    PyObject *values[2] = {class_value, id_value};
+    Py_ssize_t size = 0;
+    for (int k = 0; k < 2; k++) {
+        if (values[k] == Py_None) continue;
+        if (!PyUnicode_IS_ASCII(values[k])) return NULL;
+        size += PyUnicode_GET_LENGTH(values[k]);
+    }
+    char *out = PyMem_Malloc(size + 2);
+    if (!out) return PyErr_NoMemory();
+    Py_ssize_t used = 0, count = 0;
+    for (int k = 0; k < 2 && count <= max_tokens; k++) {
+        if (values[k] == Py_None) continue;
+        const char *in = (const char *)PyUnicode_1BYTE_DATA(values[k]);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(values[k]);
+        int in_token = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char c = in[i];
+            if ((c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x20) || c == '_' || c == '-') {
+                in_token = 0;
+                continue;
+            }
+            if (!in_token) {
+                in_token = 1;
+                if (++count > max_tokens) break;
+                if (used) out[used++] = ' ';
+            }
+            out[used++] = c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+        }
+    }
+    PyObject *tokens = PyUnicode_FromStringAndSize(out, used);
+    PyMem_Free(out);
+    return tokens;
+}
+
 /* The class/id tokens the element adds. */
 static PyObject *own_tokens(Walk *w, const xmlNode *node) {
     PyObject *class_value = attribute_str(w, node, "class");
@@ -505,7 +548,9 @@ static PyObject *own_tokens(Walk *w, const xmlNode *node) {
         if (own) {
             Py_INCREF(own);
         } else if (!PyErr_Occurred()) {
-            own = PyObject_CallFunctionObjArgs(w->tokens_fn, class_value, id_value, NULL);
+            own = ascii_tokens(class_value, id_value, w->max_tokens);
+            if (!own && !PyErr_Occurred())
+                own = PyObject_CallFunctionObjArgs(w->tokens_fn, class_value, id_value, NULL);
             if (own && (!PyUnicode_Check(own) || PyDict_SetItem(w->page_tokens, key, own) < 0)) {
                 if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "tokens() must give a str");
                 Py_CLEAR(own);
@@ -603,9 +648,13 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     PyObject *links = NULL, *elements = NULL, *regions = NULL, *depths = NULL, *parents = NULL;
     Walk w = {0};
     Ints chain = {0};
-    if (!PyArg_ParseTuple(args, "OOOOUl:walk", &root_object, &w.facts_fn, &w.tokens_fn,
-                          &w.hidden_style_fn, &top_tag, &w.hidden_bit))
+    if (!PyArg_ParseTuple(args, "OOOOUln:walk", &root_object, &w.facts_fn, &w.tokens_fn,
+                          &w.hidden_style_fn, &top_tag, &w.hidden_bit, &w.max_tokens))
         return NULL;
+    if (w.max_tokens < 0) {
+        PyErr_SetString(PyExc_ValueError, "walk() needs max_tokens >= 0");
+        return NULL;
+    }
     if (!PyObject_TypeCheck(root_object, element_type)) {
         PyErr_SetString(PyExc_TypeError, "walk() needs an lxml element");
         return NULL;
@@ -659,7 +708,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
-     "walk(root, facts, tokens, hidden_style, top_tag, hidden_bit) -> (texts, link_chars, "
+     "walk(root, facts, tokens, hidden_style, top_tag, hidden_bit, max_tokens) -> (texts, link_chars, "
      "elements, tags, paths, tokens, regions, depths, parents): the lines under an lxml "
      "element and their contexts; classifier.html describes each part."},
     {NULL, NULL, 0, NULL},

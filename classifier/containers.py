@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from classifier.joined import compiled_features
 from classifier.lines import Structure
 
 CONTAINER_COLUMNS = (
@@ -48,24 +49,14 @@ def container_columns(structure: Structure | None, body: np.ndarray | None,
     mass = np.bincount(elements, weights=weight * body, minlength=size)
     total = np.bincount(elements, weights=weight, minlength=size)
     lines = np.bincount(elements, minlength=size).astype(np.float64)
-    # Sums over each element's subtree: children are numbered after their
-    # parent, so one pass from the last element up adds each into its parent.
-    mass_l, total_l, lines_l = mass.tolist(), total.tolist(), lines.tolist()
-    for element in range(size - 1, 0, -1):
-        parent = parents[element]
-        mass_l[parent] += mass_l[element]
-        total_l[parent] += total_l[element]
-        lines_l[parent] += lines_l[element]
-    mass, total, lines = np.array(mass_l), np.array(total_l), np.array(lines_l)
-
-    main = int(np.argmax(mass - MAIN_MARGIN * total))
-    in_main = [False] * size
-    in_main[main] = True
-    for element in range(main + 1, size):
-        if in_main[parents[element]]:
-            in_main[element] = True
-
-    up = np.asarray(parents, dtype=np.intp)
+    up = np.asarray(parents, dtype=np.int64)
+    compiled = compiled_features()
+    if compiled is not None:
+        sums, main, in_main = compiled.subtree_sums(up, mass, total, lines, MAIN_MARGIN)
+        mass, total, lines = np.frombuffer(sums, dtype=np.float64).reshape(3, size)
+        in_main = np.frombuffer(in_main, dtype=np.uint8)
+    else:
+        mass, total, lines, main, in_main = _subtree_sums(parents, mass, total, lines)
     up[0] = 0
     parent = up[elements]
     grandparent = up[parent]
@@ -76,7 +67,29 @@ def container_columns(structure: Structure | None, body: np.ndarray | None,
         mass[parent] / page_mass,
         mass[grandparent] / page_mass,
         np.log1p(lines[parent]),
-        np.asarray(in_main)[elements].astype(np.float64),
+        in_main[elements].astype(np.float64),
         np.full(n, mass[main] / page_mass),
         np.full(n, total[main] / max(total[0], _TINY)),
     ])
+
+
+def _subtree_sums(parents: list[int], mass: np.ndarray, total: np.ndarray, lines: np.ndarray):
+    """mass, total and lines summed over each element's subtree, the main
+    element, and whether each element lies under it (what
+    classifier._features.subtree_sums computes, where it is built)."""
+    # Children are numbered after their parent, so one pass from the last
+    # element up adds each into its parent.
+    mass_l, total_l, lines_l = mass.tolist(), total.tolist(), lines.tolist()
+    for element in range(len(parents) - 1, 0, -1):
+        parent = parents[element]
+        mass_l[parent] += mass_l[element]
+        total_l[parent] += total_l[element]
+        lines_l[parent] += lines_l[element]
+    mass, total, lines = np.array(mass_l), np.array(total_l), np.array(lines_l)
+    main = int(np.argmax(mass - MAIN_MARGIN * total))
+    in_main = [False] * len(parents)
+    in_main[main] = True
+    for element in range(main + 1, len(parents)):
+        if in_main[parents[element]]:
+            in_main[element] = True
+    return mass, total, lines, main, np.asarray(in_main)

@@ -13,11 +13,13 @@ Two kinds, computed for a whole page at once:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
+from classifier.distinct import index_distinct
 from classifier.lines import Page
 from classifier.hashing import (MARKUP_PREFIXES, MARKUP_SEED, PATH_TOKENS, SEEDS,
                                 char_ngram_features, hashed_counts, markup_token_features,
@@ -50,6 +52,7 @@ MARKUP_COLUMNS = (
 )
 NEIGHBOUR_COLUMNS = SHAPE_COLUMNS + ("gap_before", "link_density")
 RUN_COLUMNS = ("ends_terminal", "function_share", "log_chars", "link_density")
+_LINK_DENSITY = MARKUP_COLUMNS.index("link_density")
 
 
 def _fold(matrix: sp.csr_matrix, n_features: int) -> sp.csr_matrix:
@@ -261,16 +264,17 @@ class Featurizer:
         """The distinct (tag, path, tokens) keys of the pages' HTML lines, and
         the key of each line (-1 for lines of plain-text pages). Lines of one
         block or list share their key, so each is hashed once."""
-        index: dict[tuple[str, str, str], int] = {}
         kinds = np.full(len(bounds.first), -1, dtype=np.int64)  # one per line
-        for page, start in zip(pages, bounds.starts):
-            s = page.structure
-            if s is None or not len(page):
-                continue
-            kinds[start:start + len(page)] = np.fromiter(
-                (index.setdefault(key, len(index)) for key in zip(s.tags, s.paths, s.tokens)),
-                dtype=np.int64, count=len(page))
-        return list(index), kinds
+        html = [(int(start), page) for page, start in zip(pages, bounds.starts)
+                if page.structure is not None and len(page)]
+        keys, which = index_distinct(chain.from_iterable(
+            zip(p.structure.tags, p.structure.paths, p.structure.tokens) for _, p in html))
+        lines = [np.arange(start, start + len(p)) for start, p in html]
+        if len(which) != sum(map(len, lines)):
+            raise ValueError("a page's structure must have one tag, path and tokens per line")
+        if lines:
+            kinds[np.concatenate(lines)] = which
+        return keys, kinds
 
     def _markup_block(self, keys: list[tuple[str, str, str]]):
         """(indptr, columns, values) of the markup features of each key: one
@@ -298,6 +302,13 @@ class Featurizer:
         shape = line_shapes(joined)
         gap_before = np.fromiter((g for page in pages for g in page.gap_before),
                                  dtype=np.float64, count=n)
+        markup = self._markup_columns(pages, n)
+        compiled = compiled_features()
+        if compiled is not None:
+            block = compiled.dense_block(shape.ravel(), joined.lengths, np.log1p(bounds.size),
+                                         gap_before, markup.ravel(), bounds.first, bounds.end,
+                                         NEIGHBOUR_OFFSETS, RUN_WINDOW, _LINK_DENSITY)
+            return np.frombuffer(block, dtype=np.float32).reshape(n, len(self.dense_columns))
         gap_after = bounds.shift(gap_before[:, None], 1)[:, 0]
         chars = joined.lengths.astype(np.float64)
         size = bounds.size
@@ -322,8 +333,7 @@ class Featurizer:
             chars / longest,
             np.minimum(5.0, chars / median) / 5,
         ])
-        markup = self._markup_columns(pages, n)
-        link_density = markup[:, 1:2]
+        link_density = markup[:, _LINK_DENSITY:_LINK_DENSITY + 1]
         neighbour_base = np.hstack([shape, gap_before[:, None], link_density])
         neighbours = [bounds.shift(neighbour_base, o) for o in NEIGHBOUR_OFFSETS]
         run_base = np.column_stack([shape[:, SHAPE_COLUMNS.index("ends_terminal")],
@@ -355,7 +365,5 @@ def _flags(values: list, flags_of) -> np.ndarray:
     """flags_of(value) for each value, as rows of a float array. A page's
     lines share a few tags and region sets, so each distinct one is asked
     once."""
-    index: dict = {}
-    which = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp,
-                        count=len(values))
-    return np.array([flags_of(v) for v in index], dtype=np.float64)[which]
+    distinct, which = index_distinct(values)
+    return np.array([flags_of(v) for v in distinct], dtype=np.float64)[which]

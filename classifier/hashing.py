@@ -18,6 +18,7 @@ from operator import methodcaller
 import numpy as np
 import scipy.sparse as sp
 
+from classifier.distinct import index_distinct
 from classifier.joined import Joined
 
 # Seeds keep the kinds of feature apart before they share a column space.
@@ -177,10 +178,8 @@ def markup_token_features(keys: list[tuple[str, str, str]]) -> tuple[np.ndarray,
     parts = [(np.arange(len(keys)), _prefixed_crc32(tag_prefix, list(tags)))]
     for prefix, values, split in ((path_prefix, paths, lambda p: p.split()[-PATH_TOKENS:]),
                                   (class_prefix, classes, str.split)):
-        index: dict[str, int] = {}
-        which = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.intp,
-                            count=len(values))
-        token_lists = [split(v) for v in index]
+        distinct, which = index_distinct(values)
+        token_lists = [split(v) for v in distinct]
         hashes, starts = _split_hashes(prefix, token_lists)
         counts = np.fromiter(map(len, token_lists), dtype=np.intp, count=len(token_lists))
         owner, positions = ranges(starts[which], counts[which])

@@ -361,7 +361,7 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
     if root is not None and (COMPILED_WALK if compiled is None else compiled):
         (texts, link_chars, elements, tags, paths, tokens, regions, depths,
          parents) = _walk.walk(root, _facts, _tokens, _hidden_style, _TOP[0],
-                               _REGION_BIT[HIDDEN_REGION])
+                               _REGION_BIT[HIDDEN_REGION], MAX_TOKENS_PER_ELEMENT)
         if texts:
             structure.tags = [tags[e] for e in elements]
             structure.paths = [paths[e] for e in elements]

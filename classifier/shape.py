@@ -20,6 +20,7 @@ from classifier.labels import AD, DISCLAIMER, NAVIGATION, RELATED_LINKS
 
 CUE_LABELS = (NAVIGATION, AD, DISCLAIMER, RELATED_LINKS)
 MAX_MEAN_WORD_LEN = 20   # longer "words" are URLs or glued junk; cap their pull
+MEAN_WORD_LEN_SCALE = 10
 MAX_GLUED = 3            # lowerUpper joins counted per line, at most
 MAX_SEPARATORS = 5
 MAX_CUES = 3
@@ -325,6 +326,11 @@ def line_counts(joined: Joined) -> np.ndarray:
                             terminal, _bullets(joined), _urls(joined)]).astype(np.float64)
 
 
+# The limits above, in the order classifier._features.shape_columns takes them.
+_SHAPE_LIMITS = (MAX_MEAN_WORD_LEN, MEAN_WORD_LEN_SCALE, MAX_GLUED, MAX_SEPARATORS, MAX_CUES,
+                 MIN_LETTERS_ALL_CAPS)
+
+
 def line_shapes(joined: Joined) -> np.ndarray:
     """(lines x SHAPE_COLUMNS) for a page's stripped, non-empty lines."""
     n = len(joined)
@@ -333,6 +339,15 @@ def line_shapes(joined: Joined) -> np.ndarray:
     counts = line_counts(joined)
     count = {name: counts[:, i] for name, i in _COUNT.items()}
     chars = joined.lengths.astype(np.float64)
+    compiled = compiled_features()
+    if compiled is not None:
+        # numpy's log1p, as below: its SIMD version may differ from C's in the last bit.
+        logs = np.column_stack([np.log1p(chars), np.log1p(count["words"]),
+                                np.log1p(count["sentence_ends"])])
+        columns = compiled.shape_columns(counts.ravel(), _cue_hits(joined).ravel(), logs.ravel(),
+                                         joined.text, joined.starts, joined.lengths,
+                                         _SHAPE_LIMITS)
+        return np.frombuffer(columns, dtype=np.float64).reshape(n, len(SHAPE_COLUMNS))
     n_words = count["words"]
     some_words = np.maximum(n_words, 1)
     letters = count["alpha"]
@@ -340,7 +355,8 @@ def line_shapes(joined: Joined) -> np.ndarray:
     columns = [
         np.log1p(chars),
         np.log1p(n_words),
-        np.minimum(MAX_MEAN_WORD_LEN, count["wordchar"] / some_words) / 10 * (n_words > 0),
+        np.minimum(MAX_MEAN_WORD_LEN, count["wordchar"] / some_words) / MEAN_WORD_LEN_SCALE
+        * (n_words > 0),
         count["upper"] / np.maximum(letters, 1),
         count["title_words"] / some_words,
         count["digit"] / np.maximum(chars, 1),

@@ -1,11 +1,15 @@
 """Container columns (classifier.containers) against a direct reading of the tree."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from classifier import joined
 from classifier.containers import CONTAINER_COLUMNS, MAIN_MARGIN, NO_STRUCTURE, container_columns
 from classifier.html import html_to_page
 from classifier.lines import Structure, split_text
+
+pytestmark = pytest.mark.usefixtures("feature_path")  # compiled sums and the Python loop
 
 COLUMN = {name: i for i, name in enumerate(CONTAINER_COLUMNS)}
 
@@ -59,6 +63,23 @@ def test_columns_match_their_definitions_on_any_tree(tree):
     structure = Structure(elements=elements, parents=parents)
     got = container_columns(structure, np.array(body), np.array(words))
     np.testing.assert_allclose(got, reference(*tree), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(joined._features is None, reason="classifier._features is not built")
+@settings(max_examples=200, deadline=None)
+@given(trees())
+def test_the_compiled_sums_are_the_loops_number_for_number(tree):
+    parents, elements, body, words = tree
+    structure = Structure(elements=elements, parents=parents)
+    saved = joined.COMPILED_FEATURES
+    try:
+        columns = []
+        for compiled in (True, False):
+            joined.COMPILED_FEATURES = compiled
+            columns.append(container_columns(structure, np.array(body), np.array(words)))
+    finally:
+        joined.COMPILED_FEATURES = saved
+    assert columns[0].tobytes() == columns[1].tobytes()
 
 
 def test_a_short_line_of_the_article_is_in_the_main_container_and_the_menu_is_not():

@@ -344,6 +344,21 @@ def test_tokens_split_as_the_regular_expression_did(class_value, id_value):
     assert fast._tokens(class_value, id_value) == " ".join(expected)
 
 
+# ASCII values the compiled walk splits itself, and a few that it leaves to _tokens.
+ASCII_CLASS = st.text(alphabet=st.sampled_from(list("aZ09_- \t\n\x0b\x0c\r\x1c\x1f!.:") + ["\u00e9"]),
+                      max_size=40)
+
+
+@given(class_value=ASCII_CLASS, id_value=st.one_of(st.none(), ASCII_CLASS))
+@settings(max_examples=300, deadline=None)
+def test_the_compiled_walk_splits_class_tokens_as_tokens_does(walk, class_value, id_value):
+    if walk != "compiled":
+        pytest.skip("compares the compiled walk with the Python one")
+    attributes = f'class="{class_value}"' + (f' id="{id_value}"' if id_value is not None else "")
+    page = f"<div {attributes}><p>t</p></div>"
+    assert html_to_page(page, compiled=True) == html_to_page(page, compiled=False)
+
+
 def test_str_whitespace_is_every_whitespace_character():
     import sys
     every = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
@@ -410,17 +425,19 @@ def test_the_compiled_walk_refuses_what_is_not_an_lxml_element(walk):
     if walk != "compiled":
         pytest.skip("the compiled walk's own checks")
     root = html.parse("<p>x</p>")
-    args = (html._facts, html._tokens, html._hidden_style, "body", 32)
+    args = (html._facts, html._tokens, html._hidden_style, "body", 32, 8)
     with pytest.raises(TypeError, match="lxml element"):
         html._walk.walk("<p>x</p>", *args)
     with pytest.raises(TypeError, match="facts"):
         html._walk.walk(root, lambda tag: (1, 2), *args[1:])
-    with pytest.raises(TypeError, match="must give a str"):
-        html._walk.walk(html.parse("<p class=c>x</p>"), html._facts, lambda c, i: 7, *args[2:])
+    with pytest.raises(TypeError, match="must give a str"):  # asked of values not all ASCII
+        html._walk.walk(html.parse("<p class=\u00e9>x</p>"), html._facts, lambda c, i: 7, *args[2:])
+    with pytest.raises(ValueError, match="max_tokens"):
+        html._walk.walk(root, *args[:-1], -1)
 
     def fails(style):
         raise RuntimeError("from hidden_style")
     with pytest.raises(RuntimeError, match="from hidden_style"):
-        html._walk.walk(html.parse("<p style=x>x</p>"), html._facts, html._tokens, fails, "body", 32)
+        html._walk.walk(html.parse("<p style=x>x</p>"), html._facts, html._tokens, fails, "body", 32, 8)
     # The tree is untouched by a failed walk.
     assert html._walk.walk(root, *args)[0] == ["x"]
