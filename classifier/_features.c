@@ -1405,7 +1405,7 @@ static PyObject *subtree_sums(PyObject *self, PyObject *args) {
             main = e;
         }
     }
-    memset(flags, 0, size);
+    for (Py_ssize_t e = 0; e < size; e++) flags[e] = 0;
     if (size) flags[main] = 1;
     for (Py_ssize_t e = main + 1; e < size; e++)
         if (flags[parents[e]]) flags[e] = 1;

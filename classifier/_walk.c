@@ -281,6 +281,24 @@ typedef struct {
     PyObject *page_tokens;  /* (class, id) -> tokens, as pages repeat their classes */
 } Walk;
 
+/* Each line's link density, as classifier.html._link_density gives it: its
+ * link characters over its length (at least 1), at most 1. */
+static PyObject *link_densities(const Walk *w) {
+    PyObject *list = PyList_New(w->link_counts.len);
+    if (!list) return NULL;
+    for (Py_ssize_t i = 0; i < w->link_counts.len; i++) {
+        Py_ssize_t length = PyUnicode_GET_LENGTH(PyList_GET_ITEM(w->texts, i));
+        double density = (double)w->link_counts.data[i] / (double)(length > 1 ? length : 1);
+        PyObject *v = PyFloat_FromDouble(density < 1.0 ? density : 1.0);
+        if (!v) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
 static void walk_free(Walk *w) {
     table_free(&w->names);
     for (Py_ssize_t i = 0; i < w->n_facts; i++) {
@@ -686,7 +704,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         w.line_elements.data[i] = number;
     }
 
-    links = ints_to_list(&w.link_counts);
+    links = link_densities(&w);
     elements = ints_to_list(&w.line_elements);
     regions = ints_to_list(&w.regions);
     depths = ints_to_list(&w.depths);
@@ -708,7 +726,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
-     "walk(root, facts, tokens, hidden_style, top_tag, hidden_bit, max_tokens) -> (texts, link_chars, "
+     "walk(root, facts, tokens, hidden_style, top_tag, hidden_bit, max_tokens) -> (texts, link_density, "
      "elements, tags, paths, tokens, regions, depths, parents): the lines under an lxml "
      "element and their contexts; classifier.html describes each part."},
     {NULL, NULL, 0, NULL},

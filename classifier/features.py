@@ -196,7 +196,7 @@ class Featurizer:
 
         With text_weights (n_text_features x k, float64), the text block
         comes as `text_scores`, its product with them (see PageFeatures)."""
-        texts = [t.strip() for page in pages for t in page.texts]
+        texts = list(chain.from_iterable(map(str.strip, page.texts) for page in pages))
         joined = Joined.of(texts)
         if texts:
             bounds = _Bounds.of([len(page) for page in pages])
@@ -300,7 +300,7 @@ class Featurizer:
     def _dense(self, pages: Sequence[Page], joined: Joined, bounds: _Bounds) -> np.ndarray:
         n = len(joined)
         shape = line_shapes(joined)
-        gap_before = np.fromiter((g for page in pages for g in page.gap_before),
+        gap_before = np.fromiter(chain.from_iterable(page.gap_before for page in pages),
                                  dtype=np.float64, count=n)
         markup = self._markup_columns(pages, n)
         compiled = compiled_features()

@@ -359,26 +359,27 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
     texts: list[str] = []
     structure = Structure()
     if root is not None and (COMPILED_WALK if compiled is None else compiled):
-        (texts, link_chars, elements, tags, paths, tokens, regions, depths,
+        (texts, link_density, elements, tags, paths, tokens, regions, depths,
          parents) = _walk.walk(root, _facts, _tokens, _hidden_style, _TOP[0],
                                _REGION_BIT[HIDDEN_REGION], MAX_TOKENS_PER_ELEMENT)
         if texts:
-            structure.tags = [tags[e] for e in elements]
-            structure.paths = [paths[e] for e in elements]
-            structure.tokens = [tokens[e] for e in elements]
-            structure.regions = [_REGION_SETS[regions[e]] for e in elements]
-            structure.depth = [depths[e] for e in elements]
+            # Each element's context, spread to its lines (map: no Python loop per line).
+            structure.tags = list(map(tags.__getitem__, elements))
+            structure.paths = list(map(paths.__getitem__, elements))
+            structure.tokens = list(map(tokens.__getitem__, elements))
+            structure.regions = list(map(_REGION_SETS.__getitem__,
+                                         map(regions.__getitem__, elements)))
+            structure.depth = list(map(depths.__getitem__, elements))
             structure.elements = elements
             structure.parents = parents
+            structure.link_density = link_density
     elif root is not None:
         texts, ends, link_chars = _lines(root)
         if texts:
             contexts, structure.parents = _contexts(ends)
             (structure.tags, structure.paths, structure.tokens, structure.regions,
              structure.depth, structure.elements) = map(list, zip(*contexts))
-    if texts:
-        structure.link_density = [min(1.0, chars / max(1, len(text)))
-                                  for chars, text in zip(link_chars, texts)]
+            structure.link_density = _link_density(link_chars, texts)
     n = len(texts)
     return Page(
         texts=texts,
@@ -386,6 +387,11 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
         gap_before=[False] * n,
         structure=structure,
     )
+
+
+def _link_density(link_chars: list[int], texts: list[str]) -> list[float]:
+    """Each line's share of characters inside links, at most 1."""
+    return [min(1.0, chars / max(1, len(text))) for chars, text in zip(link_chars, texts)]
 
 
 def _lines(root: etree._Element) -> tuple[list[str], list[etree._Element | None], list[int]]:

@@ -69,13 +69,24 @@ def compiled_features():
     return _features if COMPILED_FEATURES else None
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_CAPITAL_SIGMA = "\u03a3"  # the one character str.lower() lower-cases by its context
+
+
 def _lower_in_place(text: str) -> str:
-    """Lower-cased text with every character where it was (a few characters,
-    like "İ", lower-case to two)."""
+    """Lower-cased text with every character where it was: a few characters
+    (like "İ") lower-case to two, and stay as they are; where one of them is
+    present, every other character is lower-cased on its own."""
     lowered = text.lower()
     if len(lowered) == len(text):
         return lowered
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+    if _CAPITAL_SIGMA in text:
+        return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+    # Without a sigma, lower-casing runs of characters is lower-casing each one.
+    keep = [c for c in set(_NON_ASCII.findall(text)) if len(c.lower()) != 1]
+    parts = re.split(f"([{''.join(map(re.escape, keep))}])", text)
+    parts[::2] = [part.lower() for part in parts[::2]]
+    return "".join(parts)
 
 
 def _codes(text: str) -> np.ndarray:

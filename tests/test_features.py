@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from classifier.features import (NEIGHBOUR_COLUMNS, NEIGHBOUR_OFFSETS, SHAPE_COLUMNS, Featurizer,
                                  _fold, _median)
 from classifier.hashing import to_matrix, word_features
 from classifier.html import html_to_page
-from classifier.joined import Joined
+from classifier.joined import Joined, _lower_in_place
 from classifier.lines import split_text
 
 # Every test here runs on the compiled features and on the numpy code.
@@ -192,3 +192,15 @@ def test_text_weights_give_the_text_blocks_product_without_the_matrix():
 def test_median_is_numpys(values):
     values = np.array(values)
     assert _median(values) == float(np.median(values))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aAİiIıΣσς ẞßx.-\u0345") + ["😀", "𐐀", "\ud800"]),
+               max_size=40))
+def test_lower_casing_keeps_every_character_in_place(text):
+    # The definition: characters whose lower case is longer stay as they are,
+    # every other one is lower-cased (as the whole text where none is present).
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    assert _lower_in_place(text) == lowered
