@@ -11,8 +11,12 @@ synthetic articles when it is absent or with --synthetic), in one run:
 1. in process, on one core (threadpool_limits(1), one thread): documents/s and
    lines/s for HTML, and for PLAIN_TEXT made from each page's lines;
 2. lxml parsing alone (the floor), trafilatura and resiliparse (when
-   installed), each as pages/s and as a ratio to declutter's HTML rate; every
-   tool is timed on each page in turn, so interference hits them all alike;
+   installed), each as pages/s and as a ratio to declutter's HTML rate. Each
+   tool cleans all the pages in a row, as it would on a stream of pages (a
+   tool timed between the others' pages would find its tables evicted from
+   the CPU caches by them); this is repeated `--rounds` times with the order
+   of the tools flipped each round, so drift in the machine's speed weighs
+   on every tool alike;
 3. over gRPC on loopback against `python -m server` subprocesses: Clean
    requests/s and p50/p95/p99 latency at concurrency 1, 8 and 32, CleanStream
    documents/s, and Clean at concurrency 1, 8 and 32 against `--workers 2`;
@@ -66,6 +70,7 @@ STREAM_WINDOW = 128          # CleanStream requests in flight at once (the serve
 REQUEST_TIMEOUT = 60.0       # seconds, per Clean call
 SERVER_START_TIMEOUT = 60.0  # seconds to reach SERVING
 SERVER_GRACE = 2.0           # --grace-seconds given to the servers
+DEFAULT_ROUNDS = 2            # in-process passes over the pages per tool
 FIVE_KB_BAND = (3.0, 7.0)    # text sizes (KB) counted as "~5 KB articles"
 BATCH_DOCS = 64              # documents per model call in the batched PLAIN_TEXT figure
 BATCH_PASSES = 3             # timed passes over them; the fastest counts
@@ -319,8 +324,9 @@ def _lxml_parse() -> Callable[[str], object]:
     return parse
 
 
-def measure_in_process(model, pages: list[BenchPage], skip_peers: bool) -> dict:
-    """Time every tool on each page in turn, on one core in one thread."""
+def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
+                       rounds: int = DEFAULT_ROUNDS) -> dict:
+    """Time every tool over all the pages, `rounds` times, on one core in one thread."""
     tools: dict[str, Callable[[str], object]] = {"lxml_parse": _lxml_parse()}
     skipped: dict[str, str] = {}
     if skip_peers:
@@ -337,12 +343,44 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool) -> dict:
     seconds = {name: 0.0 for name in ("html", "plain_text", *tools)}
     failures = {name: 0 for name in seconds}
     first_error: dict[str, str] = {}
-
-    def failed(name: str, exc: Exception) -> None:
-        failures[name] += 1
-        first_error.setdefault(name, f"{type(exc).__name__}: {exc}"[:300])
     lines = {"html": 0, "plain_text": 0}
-    text_times: list[tuple[float, float]] = []  # (text KB, seconds) per page
+    text_seconds = [0.0] * len(pages)  # PLAIN_TEXT seconds per page, over the rounds
+
+    def declutter_pass(key: str, fmt: Format, counted: bool) -> None:
+        for i, page in enumerate(pages):
+            content = page.html if fmt is Format.HTML else page.text
+            started = time.perf_counter()
+            try:
+                cleaned = clean(model, content, fmt)
+            except Exception as exc:  # DocumentError, or a bug: counted, not timed
+                if counted:
+                    failures[key] += 1
+                    first_error.setdefault(key, f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            elapsed = time.perf_counter() - started
+            seconds[key] += elapsed
+            if counted:
+                lines[key] += len(cleaned.labels)
+            if key == "plain_text":
+                text_seconds[i] += elapsed
+
+    def tool_pass(name: str, counted: bool) -> None:
+        tool = tools[name]
+        for page in pages:
+            started = time.perf_counter()
+            try:
+                tool(page.html)
+            except Exception as exc:
+                if counted:
+                    failures[name] += 1
+                    first_error.setdefault(name, f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            seconds[name] += time.perf_counter() - started
+
+    passes = [("html", lambda counted: declutter_pass("html", Format.HTML, counted)),
+              ("plain_text", lambda counted: declutter_pass("plain_text", Format.PLAIN_TEXT,
+                                                            counted)),
+              *((name, lambda counted, name=name: tool_pass(name, counted)) for name in tools)]
     with threadpool_limits(1):
         # Warm up: first calls import lazily and fill caches.
         for page in pages[:2]:
@@ -357,48 +395,33 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool) -> dict:
                 except Exception:
                     pass
         with CpuMeter() as cpu:
-            for page in pages:
-                for key, fmt, content in (("html", Format.HTML, page.html),
-                                          ("plain_text", Format.PLAIN_TEXT, page.text)):
-                    started = time.perf_counter()
-                    try:
-                        cleaned = clean(model, content, fmt)
-                    except Exception as exc:  # DocumentError, or a bug: counted, not timed
-                        failed(key, exc)
-                        continue
-                    elapsed = time.perf_counter() - started
-                    seconds[key] += elapsed
-                    lines[key] += len(cleaned.labels)
-                    if key == "plain_text":
-                        text_times.append((len(page.text.encode("utf-8")) / 1024, elapsed))
-                for name, tool in tools.items():
-                    started = time.perf_counter()
-                    try:
-                        tool(page.html)
-                    except Exception as exc:
-                        failed(name, exc)
-                        continue
-                    seconds[name] += time.perf_counter() - started
+            for round_ in range(rounds):
+                # Each tool cleans all the pages in a row, as it would in use;
+                # the order flips every round, so a machine slowing down or
+                # speeding up during the run weighs on every tool alike.
+                for _, run in (passes if round_ % 2 == 0 else passes[::-1]):
+                    run(round_ == 0)
 
     n = len(pages)
+    text_kb = [len(p.text.encode("utf-8")) / 1024 for p in pages]
+    html_kb = [len(p.html.encode("utf-8")) / 1024 for p in pages]
     result: dict = {}
     for key in ("html", "plain_text"):
         done = n - failures[key]
         result[key] = {
             "docs": done, "failed": failures[key], "lines": lines[key],
-            "seconds": round(seconds[key], 4),
-            "docs_per_s": _rate(done, seconds[key]),
-            "lines_per_s": _rate(lines[key], seconds[key]),
-            "ms_per_doc": round(1000 * seconds[key] / done, 3) if done else None,
+            "seconds": round(seconds[key], 4), "rounds": rounds,
+            "docs_per_s": _rate(done * rounds, seconds[key]),
+            "lines_per_s": _rate(lines[key] * rounds, seconds[key]),
+            "ms_per_doc": round(1000 * seconds[key] / (done * rounds), 3) if done else None,
         }
-    text_kb = [len(p.text.encode("utf-8")) / 1024 for p in pages]
-    html_kb = [len(p.html.encode("utf-8")) / 1024 for p in pages]
-    result["plain_text"]["kb_per_s"] = _rate(sum(kb for kb, _ in text_times),
-                                             sum(s for _, s in text_times))
-    band = [(kb, s) for kb, s in text_times if FIVE_KB_BAND[0] <= kb <= FIVE_KB_BAND[1]]
+    cleaned_text = [(kb, s) for kb, s in zip(text_kb, text_seconds) if s > 0]  # not the failed
+    result["plain_text"]["kb_per_s"] = _rate(rounds * sum(kb for kb, _ in cleaned_text),
+                                             sum(s for _, s in cleaned_text))
+    band = [(kb, s) for kb, s in cleaned_text if FIVE_KB_BAND[0] <= kb <= FIVE_KB_BAND[1]]
     result["plain_text"]["about_5kb"] = {
         "band_kb": list(FIVE_KB_BAND), "docs": len(band),
-        "docs_per_s": _rate(len(band), sum(s for _, s in band)) if band else None,
+        "docs_per_s": _rate(rounds * len(band), sum(s for _, s in band)) if band else None,
     }
     result["plain_text"]["about_5kb"]["batched"] = _measure_batched(
         model, [p.text for p in pages if FIVE_KB_BAND[0] <= len(p.text.encode("utf-8")) / 1024
@@ -412,9 +435,9 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool) -> dict:
     peers = {}
     for name in tools:
         done = n - failures[name]
-        rate = _rate(done, seconds[name])
+        rate = _rate(done * rounds, seconds[name])
         peers[name] = {"pages": done, "failed": failures[name], "seconds": round(seconds[name], 4),
-                       "pages_per_s": rate,
+                       "rounds": rounds, "pages_per_s": rate,
                        "declutter_html_ratio": round(html_rate / rate, 4) if rate else None}
     return {"in_process": result, "peers": peers, "peers_skipped": skipped}
 
@@ -870,7 +893,8 @@ def render(results: dict, ratios: dict, targets: list[dict]) -> str:
     out.append(f"  machine: {meta['cpu_count']} cores, Python {meta['python']}, "
                f"load average {meta['loadavg_start']} at start, {meta.get('loadavg_end')} at end")
     out.append("")
-    out.append("In process, one core (threadpool_limits(1), one thread), tools timed page by page")
+    out.append("In process, one core (threadpool_limits(1), one thread), each tool over all "
+               f"the pages in a row, {ip['html']['rounds']} rounds")
     rows = [("what", "pages/s", "lines/s", "ms/page", "failed", "declutter HTML =")]
     for key, label in (("html", "declutter HTML"), ("plain_text", "declutter PLAIN_TEXT")):
         r = ip[key]
@@ -879,7 +903,7 @@ def render(results: dict, ratios: dict, targets: list[dict]) -> str:
     names = {"lxml_parse": "lxml parse only (floor)", "trafilatura": "trafilatura extract",
              "resiliparse": "resiliparse main content"}
     for name, r in results["peers"].items():
-        ms = 1000 * r["seconds"] / r["pages"] if r["pages"] else None
+        ms = 1000 / r["pages_per_s"] if r["pages_per_s"] else None
         rows.append((names.get(name, name), _fmt(r["pages_per_s"]), "", _fmt(ms, 2), str(r["failed"]),
                      "-" if r["declutter_html_ratio"] is None else f"{r['declutter_html_ratio']:.3g}x"))
     out.extend(_table(rows))
@@ -1018,11 +1042,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "with only the runtime dependencies installed, as in the Docker "
                              "image, to measure memory as deployed: scikit-learn imports pandas "
                              "whenever it is installed, which adds about 60 MB per process")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                        help="in-process passes over all the pages per tool, the order of the "
+                             f"tools flipping each round (default {DEFAULT_ROUNDS})")
     parser.add_argument("--skip-peers", action="store_true", help="do not time trafilatura/resiliparse")
     parser.add_argument("--json", default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})")
     args = parser.parse_args(argv)
-    if args.pages < 1:
-        parser.error("--pages must be at least 1")
+    if args.pages < 1 or args.rounds < 1:
+        parser.error("--pages and --rounds must be at least 1")
     if args.grpc_seconds <= 0 or args.max_requests < 1:
         parser.error("--grpc-seconds must be positive and --max-requests at least 1")
     return args
@@ -1063,7 +1090,7 @@ def main(argv=None) -> int:
     status = 0
     log(f"in process: {len(pages)} pages, HTML, PLAIN_TEXT, lxml"
         + ("" if args.skip_peers else " and peers"))
-    results.update(measure_in_process(model, pages, args.skip_peers))
+    results.update(measure_in_process(model, pages, args.skip_peers, args.rounds))
     if args.skip_grpc:
         results["grpc"] = None
         results["grpc_skipped"] = "--skip-grpc"

@@ -31,6 +31,8 @@ def test_benchmark_runs_on_synthetic_pages(tmp_path):
     for fmt in ("html", "plain_text"):
         for key in ("docs_per_s", "lines_per_s"):
             _positive(data, "in_process", fmt, key)
+        assert data["in_process"][fmt]["rounds"] == 2  # every tool passes over the pages twice
+        assert data["in_process"][fmt]["docs"] == 5
     _positive(data, "in_process", "mean_text_kb")
     _positive(data, "peers", "lxml_parse", "pages_per_s")
     for peer in ("trafilatura", "resiliparse"):  # measured when installed, else said skipped
