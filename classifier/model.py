@@ -209,11 +209,14 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         for a, b in spans:  # one page at a time: the same float sums as alone
             page = probs[a:b]
             m = b - a
-            cumulative = np.vstack([np.zeros((1, k)), np.cumsum(page, axis=0)])
-            lo = np.clip(np.arange(m) - PROBABILITY_RUN, 0, m)
-            hi = np.clip(np.arange(m) + PROBABILITY_RUN + 1, 0, m)
-            out[a:b, col:col + k] = (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
-            out[a:b, col + k:col + 2 * k] = page.mean(axis=0)
+            cumulative = np.zeros((m + 1, k))
+            np.cumsum(page, axis=0, out=cumulative[1:])
+            at = np.arange(m)
+            lo = np.maximum(at - PROBABILITY_RUN, 0)
+            hi = np.minimum(at + PROBABILITY_RUN + 1, m)
+            np.divide(cumulative[hi] - cumulative[lo], (hi - lo)[:, None],
+                      out=out[a:b, col:col + k])
+            out[a:b, col + k:col + 2 * k] = page.sum(axis=0) / m  # as page.mean rounds it
         col += 2 * k
         # Word counts back from the dense features' log1p(words), as training saw them.
         words = np.expm1(dense[:, self.dense_columns_.index("log_words")].astype(np.float64))
