@@ -346,6 +346,10 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
     lines = {"html": 0, "plain_text": 0}
     text_seconds = [0.0] * len(pages)  # PLAIN_TEXT seconds per page, over the rounds
 
+    def failed(name: str, exc: Exception) -> None:
+        failures[name] += 1
+        first_error.setdefault(name, f"{type(exc).__name__}: {exc}"[:300])
+
     def declutter_pass(key: str, fmt: Format, counted: bool) -> None:
         for i, page in enumerate(pages):
             content = page.html if fmt is Format.HTML else page.text
@@ -354,8 +358,7 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
                 cleaned = clean(model, content, fmt)
             except Exception as exc:  # DocumentError, or a bug: counted, not timed
                 if counted:
-                    failures[key] += 1
-                    first_error.setdefault(key, f"{type(exc).__name__}: {exc}"[:300])
+                    failed(key, exc)
                 continue
             elapsed = time.perf_counter() - started
             seconds[key] += elapsed
@@ -372,15 +375,14 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
                 tool(page.html)
             except Exception as exc:
                 if counted:
-                    failures[name] += 1
-                    first_error.setdefault(name, f"{type(exc).__name__}: {exc}"[:300])
+                    failed(name, exc)
                 continue
             seconds[name] += time.perf_counter() - started
 
-    passes = [("html", lambda counted: declutter_pass("html", Format.HTML, counted)),
-              ("plain_text", lambda counted: declutter_pass("plain_text", Format.PLAIN_TEXT,
-                                                            counted)),
-              *((name, lambda counted, name=name: tool_pass(name, counted)) for name in tools)]
+    # Each pass is told whether to count failures and lines (the first round only).
+    passes = [lambda counted: declutter_pass("html", Format.HTML, counted),
+              lambda counted: declutter_pass("plain_text", Format.PLAIN_TEXT, counted),
+              *(lambda counted, name=name: tool_pass(name, counted) for name in tools)]
     with threadpool_limits(1):
         # Warm up: first calls import lazily and fill caches.
         for page in pages[:2]:
@@ -399,7 +401,7 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
                 # Each tool cleans all the pages in a row, as it would in use;
                 # the order flips every round, so a machine slowing down or
                 # speeding up during the run weighs on every tool alike.
-                for _, run in (passes if round_ % 2 == 0 else passes[::-1]):
+                for run in (passes if round_ % 2 == 0 else passes[::-1]):
                     run(round_ == 0)
 
     n = len(pages)
