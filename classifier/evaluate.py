@@ -16,6 +16,10 @@ pages:
 - the same for plain text made from those pages in each scraper style,
   for declutter, a keep-everything baseline and a line filter of the kind
   used to clean web text for language models;
+- in both, a reference row "derived-labels": the lines whose derived label
+  (classifier/weaklabels.py) is BODY, i.e. what a line classifier would
+  return if it matched the training labels exactly. It is no extractor; it
+  shows how close to the gold text these lines can get at all;
 - per-class figures and the confusion matrix of declutter's line labels
   against the labels derived from the gold text (classifier/weaklabels.py).
 """
@@ -39,7 +43,7 @@ from classifier.html import html_to_page
 from classifier.peers import available_peers, keep_everything, lm_line_filter
 from classifier.textstyles import STYLES, render
 from classifier.weaklabels import derive_labels
-from classifier.labels import LABELS
+from classifier.labels import BODY, LABELS
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
 from classifier.pipeline import Format, clean, label_page
 
@@ -121,12 +125,12 @@ class _System:
 
 def _body_table(title: str, systems: dict[str, dict[str, Any]]) -> str:
     out = [title, f"{'system':<22}{'pages':>6}{'P':>7}{'R':>7}{'F1':>7}{'empty':>7}"
-                  f"{'miss':>7}{'junk':>7}{'pages/s':>9}"]
+                  f"{'miss':>7}{'junk':>7}{'pages/s':>12}"]
     for name, s in systems.items():
         out.append(f"{name:<22}{s['pages']:>6}{s['precision']:>7.3f}{s['recall']:>7.3f}"
                    f"{s['f1']:>7.3f}{s['empty_output_share']:>7.3f}"
                    f"{s['must_contain_missed_share']:>7.3f}{s['must_not_contain_present_share']:>7.3f}"
-                   f"{s.get('pages_per_second', 0):>9.1f}")
+                   f"{s.get('pages_per_second', 0):>12.1f}")
     types = sorted({t for s in systems.values() for t in s.get("by_page_type", {})})
     if types:
         out.append("")
@@ -143,11 +147,17 @@ def _body_table(title: str, systems: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _body_of(texts: Sequence[str], labels: Sequence[str]) -> str:
+    return "\n".join(t for t, label in zip(texts, labels, strict=True) if label == BODY)
+
+
 def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
                    styles: Sequence[str] = STYLES) -> dict[str, Any]:
-    html_systems = {"declutter": _System(), **{name: _System() for name in peers}}
+    html_systems = {"declutter": _System(), **{name: _System() for name in peers},
+                    "derived-labels": _System()}
     text_systems = {style: {"declutter": _System(), "keep-everything": _System(),
-                            "lm-line-filter": _System()} for style in styles}
+                            "lm-line-filter": _System(), "derived-labels": _System()}
+                    for style in styles}
     html_true: list[str] = []
     html_pred: list[str] = []
     text_true: list[str] = []
@@ -170,6 +180,7 @@ def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
             html_pred.extend(cleaned["html"].labels)
         for name, extract in peers.items():
             html_systems[name].run(lambda e=extract, h=gp.html: e(h), gp)
+        html_systems["derived-labels"].run(lambda t=page.texts, d=derived: _body_of(t, d), gp)
         for k, style in enumerate(styles):
             text_page, text_labels = render(page, derived, style, seed=k)
             text = "\n".join(text_page.texts) if style != "paragraphs" else "\n\n".join(text_page.texts)
@@ -183,6 +194,8 @@ def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
             systems["declutter"].run(run_text, gp)
             systems["keep-everything"].run(lambda t=text: keep_everything(t), gp)
             systems["lm-line-filter"].run(lambda t=text: lm_line_filter(t), gp)
+            systems["derived-labels"].run(
+                lambda t=text_page.texts, d=text_labels: _body_of(t, d), gp)
             if "cleaned" in result:
                 text_true.extend(text_labels)
                 text_pred.extend(result["cleaned"].labels)

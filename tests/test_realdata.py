@@ -89,11 +89,14 @@ def test_evaluate_pages_reports_every_system(tmp_path, tiny_model_file):
     held_out = sum(is_evaluation_site(f"site{i}.example") for i in range(60))
     assert figures["pages"] == held_out > 0
     assert figures["html"]["declutter"]["pages"] == held_out
+    # The derived labels of this page put exactly its gold lines in the body.
+    assert figures["html"]["derived-labels"]["f1"] == 1.0
     for style in STYLES:
         systems = figures["plain_text"][style]
-        assert set(systems) == {"declutter", "keep-everything", "lm-line-filter"}
+        assert set(systems) == {"declutter", "keep-everything", "lm-line-filter", "derived-labels"}
         keep = systems["keep-everything"]
         assert keep["recall"] > 0.8 and keep["precision"] < 0.9  # all the text, clutter too
+        assert systems["derived-labels"]["f1"] == 1.0
     assert set(figures["html_lines"]["per_class"]) <= {"BODY", "NAVIGATION", "AD", "DISCLAIMER",
                                                         "RELATED_LINKS"}
 
