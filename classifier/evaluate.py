@@ -43,9 +43,9 @@ from classifier.html import html_to_page
 from classifier.peers import available_peers, keep_everything, lm_line_filter
 from classifier.textstyles import STYLES, render
 from classifier.weaklabels import derive_labels
-from classifier.labels import BODY, LABELS
+from classifier.labels import LABELS
 from classifier.model import DEFAULT_MODEL_PATH, ModelError, load_model
-from classifier.pipeline import Format, clean, label_page
+from classifier.pipeline import Format, body_of, clean, label_page
 
 
 def line_report(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
@@ -147,10 +147,6 @@ def _body_table(title: str, systems: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _body_of(texts: Sequence[str], labels: Sequence[str]) -> str:
-    return "\n".join(t for t, label in zip(texts, labels, strict=True) if label == BODY)
-
-
 def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
                    styles: Sequence[str] = STYLES) -> dict[str, Any]:
     html_systems = {"declutter": _System(), **{name: _System() for name in peers},
@@ -180,7 +176,7 @@ def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
             html_pred.extend(cleaned["html"].labels)
         for name, extract in peers.items():
             html_systems[name].run(lambda e=extract, h=gp.html: e(h), gp)
-        html_systems["derived-labels"].run(lambda t=page.texts, d=derived: _body_of(t, d), gp)
+        html_systems["derived-labels"].run(lambda t=page.texts, d=derived: body_of(t, d), gp)
         for k, style in enumerate(styles):
             text_page, text_labels = render(page, derived, style, seed=k)
             text = "\n".join(text_page.texts) if style != "paragraphs" else "\n\n".join(text_page.texts)
@@ -195,7 +191,7 @@ def evaluate_pages(model, pages, peers: dict[str, Callable[[str], str]],
             systems["keep-everything"].run(lambda t=text: keep_everything(t), gp)
             systems["lm-line-filter"].run(lambda t=text: lm_line_filter(t), gp)
             systems["derived-labels"].run(
-                lambda t=text_page.texts, d=text_labels: _body_of(t, d), gp)
+                lambda t=text_page.texts, d=text_labels: body_of(t, d), gp)
             if "cleaned" in result:
                 text_true.extend(text_labels)
                 text_pred.extend(result["cleaned"].labels)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -34,7 +34,12 @@ class Cleaned:
 
     @property
     def body(self) -> str:
-        return "\n".join(t for t, label in zip(self.page.texts, self.labels) if label == BODY)
+        return body_of(self.page.texts, self.labels)
+
+
+def body_of(texts: Sequence[str], labels: Sequence[str]) -> str:
+    """The body: the BODY lines, one per line."""
+    return "\n".join(t for t, label in zip(texts, labels, strict=True) if label == BODY)
 
 
 DEFAULT_LIMITS = Limits()
