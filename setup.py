@@ -15,7 +15,7 @@ setup(ext_modules=[
     # Stage 2's trees (classifier.fastpredict).
     Extension("classifier._trees", ["classifier/_trees.c"],
               optional=True, extra_compile_args=["-O3"]),
-    # The walk over lxml's tree that cuts a page into lines (classifier.html).
+    # The reader that cuts a page into lines as lxml's libxml2 parses it (classifier.html).
     Extension("classifier._walk", ["classifier/_walk.c"], include_dirs=lxml.get_include(),
               optional=True, extra_compile_args=["-O3"]),
     # The per-line text features (classifier.features, classifier.shape).

@@ -1,34 +1,40 @@
 /* The HTML walk of classifier.html in compiled code: lines and their contexts.
  *
  * classifier.html._lines and ._contexts describe what is computed; this does
- * the same on libxml2's tree under an lxml element, without making a Python
- * object for every element the walk meets. Per element it does a pointer
- * lookup of what its tag does; per line, one str; per element a line ends in
- * (or an ancestor of one), its context, once.
+ * the same while libxml2's HTML parser reads the page, from its SAX events,
+ * without building the tree lxml would build. Building and freeing that tree
+ * is about half of what parsing costs, and the walk needs only what lies on
+ * the path from the root to where the parser is: the open elements, with the
+ * few attributes a context reads (class, id, style, hidden, aria-hidden).
+ * Per element it does a pointer lookup of what its tag does; per line, one
+ * str; per element a line ends in (or an ancestor of one), its context, once.
+ *
+ * The parser is lxml's own libxml2, found in the lxml.etree module already
+ * loaded, and it runs with the options classifier.html gives lxml's parser,
+ * so it reads a page as lxml does: the SAX events are the ones lxml's tree
+ * is built from. tests/test_html.py holds the two to the same lines.
  *
  * What the tags mean stays in Python: the walk asks `facts(tag)` once per tag
  * name and page, and `tokens(class, id)` and `hidden_style(style)` for the
- * attributes it meets on context elements, so the tag lists and rules have
- * one home (classifier/html.py). The one exception is tokens() of ASCII
- * values, which the walk splits itself (ascii_tokens): pages hold a hundred
- * or more distinct class lists, and the tests hold it to tokens().
+ * attributes of context elements, so the tag lists and rules have one home
+ * (classifier/html.py). The one exception is tokens() of ASCII values, which
+ * the walk splits itself (ascii_tokens): pages hold a hundred or more
+ * distinct class lists, and the tests hold it to tokens().
  *
- * Text follows lxml's reading of it: an element's .text is the run of text
- * nodes before its first other child, its .tail the run after it, and the
- * runs come in the order iterwalk's events read them. White space is what
- * str.split() and str.strip() take for it (Py_UNICODE_ISSPACE).
- *
- * The walk is a loop over the tree's pointers, never recursion: pages nest
- * up to libxml2's limit of 2048 levels. It holds a reference to the root
- * element, which keeps the document alive, and calls only the Python
- * functions it was given, which do not change the tree.
+ * Text follows lxml's reading of it: an element's .text is the text before
+ * its first child element, its .tail the text after it, and each is one piece
+ * however many chunks the parser hands over. White space is what str.split()
+ * and str.strip() take for it (Py_UNICODE_ISSPACE).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <dlfcn.h>
 #include <stdint.h>
 #include <string.h>
-#include <libxml/tree.h>
-#include "lxml.etree.h"
+#include <libxml/HTMLparser.h>
+#include <libxml/encoding.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlversion.h>
 #include "lxml-version.h"
 
 /* classifier.html's action bits (_SKIP, _BREAK_BEFORE, _BREAK_AFTER, _LINK). */
@@ -37,7 +43,23 @@
 #define BREAK_AFTER 4
 #define LINK 8
 
-static PyTypeObject *element_type;   /* lxml.etree._Element */
+/* lxml.etree's parser options in classifier.html (_PARSER_OPTIONS): recover,
+ * no_network, compact, default_doctype=False, huge_tree. Comments and
+ * processing instructions are dropped by giving them no handler, as lxml's
+ * remove_comments and remove_pis do. */
+#define PARSE_OPTIONS (HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_COMPACT \
+                       | HTML_PARSE_NODEFDTD | HTML_PARSE_HUGE)
+
+/* The libxml2 functions used, from the copy lxml.etree carries. */
+static struct {
+    htmlParserCtxtPtr (*new_ctxt)(const htmlSAXHandler *, void *);
+    htmlDocPtr (*read_memory)(htmlParserCtxtPtr, const char *, int, const char *, const char *, int);
+    void (*free_ctxt)(htmlParserCtxtPtr);
+    void (*set_error_handler)(xmlParserCtxtPtr, xmlStructuredErrorFunc, void *);
+    void (*stop)(xmlParserCtxtPtr);
+    xmlCharEncoding (*detect_encoding)(const unsigned char *, int);
+    void (*free_doc)(xmlDocPtr);
+} xml;
 
 /* ------------------------------------------------------------ growable buffers */
 
@@ -262,20 +284,43 @@ typedef struct {
     PyObject *spaced; /* " " + name, to extend a path */
 } Facts;
 
+/* An attribute a context reads, as a span of Walk.attrs (at < 0: absent). */
+typedef struct {
+    Py_ssize_t at;
+    size_t len;
+} Span;
+
+/* An open element: the parser is inside it. */
+typedef struct {
+    Py_ssize_t facts;       /* index in Walk.facts */
+    Py_ssize_t context;     /* its context's number, or -1 until a line needs it */
+    size_t attrs_mark;      /* Walk.attrs.len before its attributes */
+    Span class_value, id_value, style, aria_hidden;
+    int hidden;             /* it has a hidden attribute */
+} Open;
+
 typedef struct {
     PyObject *facts_fn, *tokens_fn, *hidden_style_fn;
     long hidden_bit;
     Py_ssize_t max_tokens;  /* class/id tokens kept per element */
-    Table names;            /* (name, ns) -> index in facts */
+    int max_depth;          /* elements nested past this stop the parse (too_deep) */
+    htmlParserCtxtPtr ctxt;
+    int failed;             /* a Python exception is set; the parser was stopped */
+    int too_deep;
+    int started, finished;  /* the root element was opened, and closed */
+    int skipping;           /* depth inside an element whose content is not read */
+    Table names;            /* name -> index in facts */
     Facts *facts;
     Py_ssize_t n_facts, cap_facts;
+    Open *open;
+    Py_ssize_t n_open, cap_open;
+    Bytes attrs;            /* the open elements' attribute values, in a stack */
     Bytes line, run, scratch;
     Py_ssize_t link_chars;
     int link_depth;
     PyObject *texts;        /* per line */
     Ints link_counts, line_elements;
     /* Contexts, by element number; 0 stands for outside the root. */
-    Table known;            /* element -> number */
     PyObject *tags, *paths, *tokens;
     Ints regions, depths, parents;
     PyObject *page_tokens;  /* (class, id) -> tokens, as pages repeat their classes */
@@ -306,13 +351,14 @@ static void walk_free(Walk *w) {
         Py_XDECREF(w->facts[i].spaced);
     }
     PyMem_Free(w->facts);
+    PyMem_Free(w->open);
+    PyMem_Free(w->attrs.data);
     PyMem_Free(w->line.data);
     PyMem_Free(w->run.data);
     PyMem_Free(w->scratch.data);
     Py_XDECREF(w->texts);
     PyMem_Free(w->link_counts.data);
     PyMem_Free(w->line_elements.data);
-    table_free(&w->known);
     Py_XDECREF(w->tags);
     Py_XDECREF(w->paths);
     Py_XDECREF(w->tokens);
@@ -322,34 +368,37 @@ static void walk_free(Walk *w) {
     Py_XDECREF(w->page_tokens);
 }
 
-/* The tag as lxml gives it: "{namespace}name" when the element has one. */
-static PyObject *tag_of(const xmlNode *node) {
-    if (node->ns && node->ns->href)
-        return PyUnicode_FromFormat("{%s}%s", (const char *)node->ns->href, (const char *)node->name);
-    return PyUnicode_DecodeUTF8((const char *)node->name, (Py_ssize_t)strlen((const char *)node->name), NULL);
+/* A Python exception is set: stop reading the page. */
+static void fail(Walk *w) {
+    if (!w->failed) {
+        w->failed = 1;
+        xml.stop(w->ctxt);
+    }
 }
 
-static const Facts *facts_of(Walk *w, const xmlNode *node) {
-    const void *ns = node->ns ? (const void *)node->ns->href : NULL;
+/* The index in w->facts of what facts(name) says; -1 on error. The parser
+ * keeps one copy of each tag name it reads (its dictionary), so a name's
+ * pointer identifies it. */
+static Py_ssize_t facts_of(Walk *w, const xmlChar *name) {
     Py_ssize_t index;
-    if (table_get(&w->names, node->name, ns, &index)) return &w->facts[index];
-    PyObject *tag = tag_of(node);
-    if (!tag) return NULL;
+    if (table_get(&w->names, name, NULL, &index)) return index;
+    PyObject *tag = PyUnicode_DecodeUTF8((const char *)name, (Py_ssize_t)strlen((const char *)name), NULL);
+    if (!tag) return -1;
     PyObject *answer = PyObject_CallOneArg(w->facts_fn, tag);
     Py_DECREF(tag);
-    if (!answer) return NULL;
+    if (!answer) return -1;
     Facts f = {0};
-    PyObject *name;
+    PyObject *path_name;
     int ok = PyArg_ParseTuple(answer, "iUppi;facts(tag) must give (action, name, is_block, hides, regions)",
-                              &f.action, &name, &f.is_block, &f.hides, &f.regions);
+                              &f.action, &path_name, &f.is_block, &f.hides, &f.regions);
     if (ok) {
-        f.name = Py_NewRef(name);
-        f.spaced = PyUnicode_FromFormat(" %U", name);
+        f.name = Py_NewRef(path_name);
+        f.spaced = PyUnicode_FromFormat(" %U", path_name);
     }
     Py_DECREF(answer);
     if (!ok || !f.spaced) {
         Py_XDECREF(f.name);
-        return NULL;
+        return -1;
     }
     if (w->n_facts == w->cap_facts) {
         Py_ssize_t cap = w->cap_facts ? 2 * w->cap_facts : 32;
@@ -358,151 +407,15 @@ static const Facts *facts_of(Walk *w, const xmlNode *node) {
             Py_DECREF(f.name);
             Py_DECREF(f.spaced);
             PyErr_NoMemory();
-            return NULL;
+            return -1;
         }
         w->facts = grown;
         w->cap_facts = cap;
     }
     index = w->n_facts++;
     w->facts[index] = f;
-    if (table_put(&w->names, node->name, ns, index) < 0) return NULL;
-    return &w->facts[index];
-}
-
-static int is_element(const xmlNode *node) {
-    return node && node->type == XML_ELEMENT_NODE;
-}
-
-static int is_text(const xmlNode *node) {
-    return node && (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE);
-}
-
-/* The element a line cut before node ends in: node's parent (lxml's getparent). */
-static const xmlNode *parent_element(const xmlNode *node) {
-    return is_element(node->parent) ? node->parent : NULL;
-}
-
-/* A line ends in `end` (NULL: outside the root). */
-static int end_line(Walk *w, const xmlNode *end) {
-    PyObject *text = collapsed(w->line.data, w->line.len, &w->scratch);
-    if (!text) return -1;
-    int failed = PyList_Append(w->texts, text);
-    Py_DECREF(text);
-    if (failed || ints_append(&w->link_counts, w->link_chars) < 0
-        || ints_append(&w->line_elements, (Py_ssize_t)(intptr_t)end) < 0)
-        return -1;
-    w->line.len = 0;
-    w->link_chars = 0;
-    return 0;
-}
-
-/* Reads the run of text nodes starting at node; returns its last node. */
-static const xmlNode *read_run(Walk *w, const xmlNode *node, int *error) {
-    w->run.len = 0;
-    const xmlNode *last = node;
-    for (; is_text(node); node = node->next) {
-        last = node;
-        if (!node->content) continue;
-        size_t n = strlen((const char *)node->content);
-        if (bytes_reserve(&w->run, n) < 0) {
-            *error = 1;
-            return last;
-        }
-        memcpy(w->run.data + w->run.len, node->content, n);
-        w->run.len += n;
-    }
-    const unsigned char *s = w->run.data;
-    size_t n = w->run.len;
-    if (n && (w->line.len || !all_space(s, n))) {
-        if (bytes_reserve(&w->line, n) < 0) {
-            *error = 1;
-            return last;
-        }
-        memcpy(w->line.data + w->line.len, s, n);
-        w->line.len += n;
-        if (w->link_depth) w->link_chars += stripped_length(s, n);
-    }
-    return last;
-}
-
-static int start_element(Walk *w, const xmlNode *node, int *skip) {
-    const Facts *f = facts_of(w, node);
-    if (!f) return -1;
-    *skip = f->action & SKIP;
-    if (*skip) return 0;
-    if ((f->action & BREAK_BEFORE) && w->line.len && end_line(w, parent_element(node)) < 0) return -1;
-    if (f->action & LINK) w->link_depth++;
-    return 0;
-}
-
-static int end_element(Walk *w, const xmlNode *node) {
-    const Facts *f = facts_of(w, node);
-    if (!f) return -1;
-    if (f->action & SKIP) return 0;
-    if ((f->action & BREAK_AFTER) && w->line.len && end_line(w, node) < 0) return -1;
-    if (f->action & LINK) w->link_depth--;
-    return 0;
-}
-
-static int read_lines(Walk *w, const xmlNode *root) {
-    const xmlNode *node = root;
-    for (;;) {
-        /* Entering node. */
-        if (is_element(node)) {
-            int skip;
-            if (start_element(w, node, &skip) < 0) return -1;
-            if (!skip && node->children) {
-                node = node->children;
-                continue;
-            }
-            if (end_element(w, node) < 0) return -1;
-        } else if (is_text(node)) {
-            int error = 0;
-            node = read_run(w, node, &error);
-            if (error) return -1;
-        }
-        /* Leaving node: on to its next sibling, or up, ending each parent. */
-        for (;;) {
-            if (node == root) return 0;
-            if (node->next) {
-                node = node->next;
-                break;
-            }
-            node = node->parent;
-            if (end_element(w, node) < 0) return -1;
-        }
-    }
-}
-
-/* The value of an attribute without a namespace (lxml's get), as UTF-8 in
- * w->scratch; 0 when the element has no such attribute. */
-static int attribute(Walk *w, const xmlNode *node, const char *name, int *error) {
-    for (const xmlAttr *a = node->properties; a; a = a->next) {
-        if (a->ns || strcmp((const char *)a->name, name) != 0) continue;
-        w->scratch.len = 0;
-        for (const xmlNode *c = a->children; c; c = c->next) {
-            if (!is_text(c) || !c->content) continue;
-            size_t n = strlen((const char *)c->content);
-            if (bytes_reserve(&w->scratch, n) < 0) {
-                *error = 1;
-                return 0;
-            }
-            memcpy(w->scratch.data + w->scratch.len, c->content, n);
-            w->scratch.len += n;
-        }
-        return 1;
-    }
-    return 0;
-}
-
-/* The attribute as a str, or None. */
-static PyObject *attribute_str(Walk *w, const xmlNode *node, const char *name) {
-    int error = 0;
-    if (!attribute(w, node, name, &error)) {
-        if (error) return NULL;
-        Py_RETURN_NONE;
-    }
-    return PyUnicode_DecodeUTF8((const char *)w->scratch.data, (Py_ssize_t)w->scratch.len, NULL);
+    if (table_put(&w->names, name, NULL, index) < 0) return -1;
+    return index;
 }
 
 /* tokens(class, id) for ASCII values (nearly all), without the call: lower-
@@ -545,19 +458,22 @@ static PyObject *ascii_tokens(PyObject *class_value, PyObject *id_value, Py_ssiz
     return tokens;
 }
 
-/* The class/id tokens the element adds. */
-static PyObject *own_tokens(Walk *w, const xmlNode *node) {
-    PyObject *class_value = attribute_str(w, node, "class");
+
+/* An attribute of an open element as a str, or None when it has none. */
+static PyObject *span_str(const Walk *w, Span span) {
+    if (span.at < 0) Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8((const char *)w->attrs.data + span.at, (Py_ssize_t)span.len, NULL);
+}
+
+/* The class/id tokens an open element adds. */
+static PyObject *own_tokens(Walk *w, const Open *e) {
+    if (e->class_value.at < 0 && e->id_value.at < 0) return PyUnicode_FromStringAndSize(NULL, 0);
+    PyObject *class_value = span_str(w, e->class_value);
     if (!class_value) return NULL;
-    PyObject *id_value = attribute_str(w, node, "id");
+    PyObject *id_value = span_str(w, e->id_value);
     if (!id_value) {
         Py_DECREF(class_value);
         return NULL;
-    }
-    if (class_value == Py_None && id_value == Py_None) {
-        Py_DECREF(class_value);
-        Py_DECREF(id_value);
-        return PyUnicode_FromStringAndSize(NULL, 0);
     }
     PyObject *key = PyTuple_Pack(2, class_value, id_value);
     PyObject *own = NULL;
@@ -581,21 +497,16 @@ static PyObject *own_tokens(Walk *w, const xmlNode *node) {
     return own;
 }
 
-/* Whether the element hides its content: hidden, aria-hidden="true", or a
- * style that hides it (hidden_style decides). -1 on error. */
-static int hides(Walk *w, const xmlNode *node) {
-    int error = 0;
-    if (attribute(w, node, "hidden", &error)) return 1;
-    if (!error && attribute(w, node, "aria-hidden", &error)
-        && w->scratch.len == 4 && memcmp(w->scratch.data, "true", 4) == 0)
+/* Whether an open element hides its content: hidden, aria-hidden="true", or
+ * a style that hides it (hidden_style decides). -1 on error. */
+static int hides(Walk *w, const Open *e) {
+    if (e->hidden) return 1;
+    if (e->aria_hidden.at >= 0 && e->aria_hidden.len == 4
+        && memcmp(w->attrs.data + e->aria_hidden.at, "true", 4) == 0)
         return 1;
-    if (error) return -1;
-    PyObject *style = attribute_str(w, node, "style");
+    if (e->style.at < 0) return 0;
+    PyObject *style = span_str(w, e->style);
     if (!style) return -1;
-    if (style == Py_None) {
-        Py_DECREF(style);
-        return 0;
-    }
     PyObject *answer = PyObject_CallOneArg(w->hidden_style_fn, style);
     Py_DECREF(style);
     if (!answer) return -1;
@@ -604,10 +515,9 @@ static int hides(Walk *w, const xmlNode *node) {
     return hidden;
 }
 
-/* The context of element `node` whose parent has context `parent`. */
-static Py_ssize_t new_context(Walk *w, const xmlNode *node, Py_ssize_t parent) {
-    const Facts *f = facts_of(w, node);
-    if (!f) return -1;
+/* The context of open element e whose parent has context `parent`. */
+static Py_ssize_t new_context(Walk *w, const Open *e, Py_ssize_t parent) {
+    const Facts *f = &w->facts[e->facts];
     PyObject *parent_path = PyList_GET_ITEM(w->paths, parent);
     PyObject *parent_tokens = PyList_GET_ITEM(w->tokens, parent);
     PyObject *tag = f->is_block ? f->name : PyList_GET_ITEM(w->tags, parent);
@@ -615,7 +525,7 @@ static Py_ssize_t new_context(Walk *w, const xmlNode *node, Py_ssize_t parent) {
         ? PyUnicode_Concat(parent_path, f->spaced) : Py_NewRef(f->name);
     if (!path) return -1;
     PyObject *tokens = NULL;
-    PyObject *own = own_tokens(w, node);
+    PyObject *own = own_tokens(w, e);
     if (own) {
         if (!PyUnicode_GET_LENGTH(own)) tokens = Py_NewRef(parent_tokens);
         else if (!PyUnicode_GET_LENGTH(parent_tokens)) tokens = Py_NewRef(own);
@@ -628,7 +538,7 @@ static Py_ssize_t new_context(Walk *w, const xmlNode *node, Py_ssize_t parent) {
     }
     long regions = w->regions.data[parent] | f->regions;
     if (tokens && !(regions & w->hidden_bit)) {
-        int hidden = f->hides ? 1 : hides(w, node);
+        int hidden = f->hides ? 1 : hides(w, e);
         if (hidden < 0) Py_CLEAR(tokens);
         else if (hidden) regions |= w->hidden_bit;
     }
@@ -636,54 +546,218 @@ static Py_ssize_t new_context(Walk *w, const xmlNode *node, Py_ssize_t parent) {
     int failed = !tokens || PyList_Append(w->tags, tag) < 0 || PyList_Append(w->paths, path) < 0
         || PyList_Append(w->tokens, tokens) < 0 || ints_append(&w->regions, regions) < 0
         || ints_append(&w->depths, w->depths.data[parent] + 1) < 0
-        || ints_append(&w->parents, parent) < 0
-        || table_put(&w->known, node, NULL, number) < 0;
+        || ints_append(&w->parents, parent) < 0;
     Py_DECREF(path);
     Py_XDECREF(tokens);
     return failed ? -1 : number;
 }
 
-/* The number of element `node`'s context, making it and its ancestors'. */
-static Py_ssize_t context_of(Walk *w, const xmlNode *node, Ints *chain) {
-    Py_ssize_t number;
-    if (!node) return 0;
-    if (table_get(&w->known, node, NULL, &number)) return number;
-    chain->len = 0;
-    while (node && !table_get(&w->known, node, NULL, &number)) {
-        if (ints_append(chain, (Py_ssize_t)(intptr_t)node) < 0) return -1;
-        node = parent_element(node);
-    }
-    if (!node) number = 0;
-    for (Py_ssize_t i = chain->len - 1; i >= 0; i--) {
-        number = new_context(w, (const xmlNode *)(intptr_t)chain->data[i], number);
+/* The number of the context of the open element at `level` (-1: outside the
+ * root), making it and its ancestors' first. */
+static Py_ssize_t context_at(Walk *w, Py_ssize_t level) {
+    if (level < 0) return 0;
+    if (w->open[level].context >= 0) return w->open[level].context;
+    Py_ssize_t known = level;
+    while (known >= 0 && w->open[known].context < 0) known--;
+    Py_ssize_t number = known >= 0 ? w->open[known].context : 0;
+    for (Py_ssize_t i = known + 1; i <= level; i++) {
+        number = new_context(w, &w->open[i], number);
         if (number < 0) return -1;
+        w->open[i].context = number;
     }
     return number;
 }
 
-static PyObject *walk(PyObject *self, PyObject *args) {
-    PyObject *root_object, *top_tag, *result = NULL;
+/* A line ends in the open element at `level` (-1: outside the root). */
+static int end_line(Walk *w, Py_ssize_t level) {
+    Py_ssize_t context = context_at(w, level);
+    if (context < 0) return -1;
+    PyObject *text = collapsed(w->line.data, w->line.len, &w->scratch);
+    if (!text) return -1;
+    int failed = PyList_Append(w->texts, text);
+    Py_DECREF(text);
+    if (failed || ints_append(&w->link_counts, w->link_chars) < 0
+        || ints_append(&w->line_elements, context) < 0)
+        return -1;
+    w->line.len = 0;
+    w->link_chars = 0;
+    return 0;
+}
+
+/* The text read since the last tag, as one piece: a line is under way only
+ * once it has something other than white space. */
+static int end_run(Walk *w) {
+    const unsigned char *s = w->run.data;
+    size_t n = w->run.len;
+    w->run.len = 0;
+    if (n && (w->line.len || !all_space(s, n))) {
+        if (bytes_reserve(&w->line, n) < 0) return -1;
+        memcpy(w->line.data + w->line.len, s, n);
+        w->line.len += n;
+        if (w->link_depth) w->link_chars += stripped_length(s, n);
+    }
+    return 0;
+}
+
+/* Copies an attribute's value onto the stack of attribute values. */
+static int keep_value(Walk *w, const xmlChar *value, Span *span) {
+    size_t n = value ? strlen((const char *)value) : 0;   /* no value: "" */
+    if (bytes_reserve(&w->attrs, n) < 0) return -1;
+    span->at = (Py_ssize_t)w->attrs.len;
+    span->len = n;
+    if (n) memcpy(w->attrs.data + w->attrs.len, value, n);
+    w->attrs.len += n;
+    return 0;
+}
+
+static int push(Walk *w, Py_ssize_t facts, const xmlChar **atts) {
+    if (w->n_open == w->cap_open) {
+        Py_ssize_t cap = w->cap_open ? 2 * w->cap_open : 64;
+        Open *grown = PyMem_Realloc(w->open, (size_t)cap * sizeof(Open));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->open = grown;
+        w->cap_open = cap;
+    }
+    Open *e = &w->open[w->n_open];
+    *e = (Open){.facts = facts, .context = -1, .attrs_mark = w->attrs.len,
+                .class_value = {-1, 0}, .id_value = {-1, 0}, .style = {-1, 0},
+                .aria_hidden = {-1, 0}};
+    /* The parser passes each attribute once (it drops repeats, as the tree
+     * keeps the first), as name/value pairs; lxml's get() sees the same. */
+    for (const xmlChar **a = atts; a && a[0]; a += 2) {
+        const char *name = (const char *)a[0];
+        Span *span = NULL;
+        switch (name[0]) {
+        case 'c': if (strcmp(name, "class") == 0) span = &e->class_value; break;
+        case 'i': if (strcmp(name, "id") == 0) span = &e->id_value; break;
+        case 's': if (strcmp(name, "style") == 0) span = &e->style; break;
+        case 'a': if (strcmp(name, "aria-hidden") == 0) span = &e->aria_hidden; break;
+        case 'h': if (strcmp(name, "hidden") == 0) e->hidden = 1; break;
+        }
+        if (span && span->at < 0 && keep_value(w, a[1], span) < 0) return -1;
+    }
+    w->n_open++;
+    return 0;
+}
+
+/* ------------------------------------------------------------- SAX handlers */
+
+static void on_start(void *data, const xmlChar *name, const xmlChar **atts) {
+    Walk *w = data;
+    if (w->failed || w->finished) return;   /* after the root: not part of the page lxml gives */
+    if (w->skipping) {
+        w->skipping++;
+        return;
+    }
+    if (w->n_open >= w->max_depth) {
+        w->too_deep = 1;
+        xml.stop(w->ctxt);
+        return;
+    }
+    w->started = 1;
+    Py_ssize_t index = facts_of(w, name);
+    if (index < 0 || end_run(w) < 0) {
+        fail(w);
+        return;
+    }
+    int action = w->facts[index].action;
+    if (action & SKIP) {
+        w->skipping = 1;
+        return;
+    }
+    if ((action & BREAK_BEFORE) && w->line.len && end_line(w, w->n_open - 1) < 0) {
+        fail(w);
+        return;
+    }
+    if (action & LINK) w->link_depth++;
+    if (push(w, index, atts) < 0) fail(w);
+}
+
+static void on_end(void *data, const xmlChar *name) {
+    Walk *w = data;
+    (void)name;   /* the parser closes elements in the order it opened them */
+    if (w->failed || w->finished) return;
+    if (w->skipping) {
+        w->skipping--;
+        return;
+    }
+    if (!w->n_open) return;
+    if (end_run(w) < 0) {
+        fail(w);
+        return;
+    }
+    Open *e = &w->open[w->n_open - 1];
+    int action = w->facts[e->facts].action;
+    if ((action & BREAK_AFTER) && w->line.len && end_line(w, w->n_open - 1) < 0) {
+        fail(w);
+        return;
+    }
+    if (action & LINK) w->link_depth--;
+    w->attrs.len = e->attrs_mark;
+    if (--w->n_open == 0) w->finished = 1;
+}
+
+static void on_text(void *data, const xmlChar *text, int len) {
+    Walk *w = data;
+    /* Text outside every element is not in lxml's tree. */
+    if (w->failed || w->finished || w->skipping || !w->n_open || len <= 0) return;
+    if (bytes_reserve(&w->run, (size_t)len) < 0) {
+        fail(w);
+        return;
+    }
+    memcpy(w->run.data + w->run.len, text, (size_t)len);
+    w->run.len += (size_t)len;
+}
+
+static void on_error(void *data, const xmlError *error) {
+    Walk *w = data;
+    /* libxml2 stops at its nesting limit; what it read is only part of the page. */
+    if (error && error->code == XML_ERR_RESOURCE_LIMIT) w->too_deep = 1;
+}
+
+/* The encoding to read `data` in when the caller gives none: libxml2 finds
+ * it (byte order mark, <meta charset>), except UTF-32, whose marks it does
+ * not read; lxml names it, and skips a UTF-32 mark. */
+static const char *detected_encoding(const unsigned char **data, Py_ssize_t *len) {
+    const unsigned char *s = *data;
+    if (*len >= 4 && s[0] == 0xFF && s[1] == 0xFE && s[2] == 0 && s[3] == 0) {
+        *data += 4;
+        *len -= 4;
+        return "UTF-32LE";
+    }
+    if (*len >= 4 && s[0] == 0 && s[1] == 0 && s[2] == 0xFE && s[3] == 0xFF) {
+        *data += 4;
+        *len -= 4;
+        return "UTF-32BE";
+    }
+    xmlCharEncoding found = xml.detect_encoding(s, (int)(*len < 4 ? *len : 4));
+    if (found == XML_CHAR_ENCODING_UCS4LE) return "UTF-32LE";
+    if (found == XML_CHAR_ENCODING_UCS4BE) return "UTF-32BE";
+    return NULL;
+}
+
+static PyObject *read_page(PyObject *self, PyObject *args) {
+    Py_buffer page;
+    const char *encoding;
+    PyObject *top_tag, *result = NULL;
     PyObject *links = NULL, *elements = NULL, *regions = NULL, *depths = NULL, *parents = NULL;
     Walk w = {0};
-    Ints chain = {0};
-    if (!PyArg_ParseTuple(args, "OOOOUln:walk", &root_object, &w.facts_fn, &w.tokens_fn,
-                          &w.hidden_style_fn, &top_tag, &w.hidden_bit, &w.max_tokens))
+    if (!PyArg_ParseTuple(args, "y*zOOOUlni:read_page", &page, &encoding, &w.facts_fn,
+                          &w.tokens_fn, &w.hidden_style_fn, &top_tag, &w.hidden_bit,
+                          &w.max_tokens, &w.max_depth))
         return NULL;
-    if (w.max_tokens < 0) {
-        PyErr_SetString(PyExc_ValueError, "walk() needs max_tokens >= 0");
-        return NULL;
+    if (w.max_tokens < 0 || w.max_depth < 1) {
+        PyErr_SetString(PyExc_ValueError, "read_page() needs max_tokens >= 0 and max_depth >= 1");
+        goto done;
     }
-    if (!PyObject_TypeCheck(root_object, element_type)) {
-        PyErr_SetString(PyExc_TypeError, "walk() needs an lxml element");
-        return NULL;
+    if (page.len > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "read_page() reads pages of at most 2 GB");
+        goto done;
     }
-    const xmlNode *root = ((struct LxmlElement *)root_object)->_c_node;
-    if (!is_element(root)) {
-        PyErr_SetString(PyExc_ValueError, "walk() needs an element node");
-        return NULL;
-    }
-    Py_INCREF(root_object);   /* keeps the document alive through the callbacks */
-    if (table_init(&w.names, 64) < 0 || table_init(&w.known, 256) < 0) goto done;
+    if (table_init(&w.names, 64) < 0) goto done;
     w.texts = PyList_New(0);
     w.page_tokens = PyDict_New();
     w.tags = Py_BuildValue("[O]", top_tag);
@@ -694,15 +768,32 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         || ints_append(&w.parents, -1) < 0)
         goto done;
 
-    if (read_lines(&w, root) < 0) goto done;
-    if (w.line.len && end_line(&w, NULL) < 0) goto done;
-
-    /* Lines' elements -> their context numbers, in line order. */
-    for (Py_ssize_t i = 0; i < w.line_elements.len; i++) {
-        Py_ssize_t number = context_of(&w, (const xmlNode *)(intptr_t)w.line_elements.data[i], &chain);
-        if (number < 0) goto done;
-        w.line_elements.data[i] = number;
+    htmlSAXHandler sax;
+    memset(&sax, 0, sizeof(sax));
+    sax.initialized = XML_SAX2_MAGIC;
+    sax.startElement = on_start;
+    sax.endElement = on_end;
+    sax.characters = on_text;
+    sax.ignorableWhitespace = on_text;   /* lxml keeps blank text (no remove_blank_text) */
+    w.ctxt = xml.new_ctxt(&sax, &w);
+    if (!w.ctxt) {
+        PyErr_NoMemory();
+        goto done;
     }
+    xml.set_error_handler(w.ctxt, on_error, &w);
+    const unsigned char *data = page.buf;
+    Py_ssize_t len = page.len;
+    if (!encoding) encoding = detected_encoding(&data, &len);
+    xmlDocPtr doc = xml.read_memory(w.ctxt, (const char *)data, (int)len, NULL, encoding, PARSE_OPTIONS);
+    if (doc) xml.free_doc(doc);   /* none is built without the tree handlers; in case */
+    xml.free_ctxt(w.ctxt);
+    if (w.failed) goto done;
+    if (w.too_deep) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (end_run(&w) < 0) goto done;
+    if (w.line.len && end_line(&w, -1) < 0) goto done;
 
     links = link_densities(&w);
     elements = ints_to_list(&w.line_elements);
@@ -713,43 +804,71 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         result = PyTuple_Pack(9, w.texts, links, elements, w.tags, w.paths, w.tokens,
                               regions, depths, parents);
 done:
-    PyMem_Free(chain.data);
     Py_XDECREF(links);
     Py_XDECREF(elements);
     Py_XDECREF(regions);
     Py_XDECREF(depths);
     Py_XDECREF(parents);
     walk_free(&w);
-    Py_DECREF(root_object);
+    PyBuffer_Release(&page);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"walk", walk, METH_VARARGS,
-     "walk(root, facts, tokens, hidden_style, top_tag, hidden_bit, max_tokens) -> (texts, link_density, "
-     "elements, tags, paths, tokens, regions, depths, parents): the lines under an lxml "
-     "element and their contexts; classifier.html describes each part."},
+    {"read_page", read_page, METH_VARARGS,
+     "read_page(page, encoding, facts, tokens, hidden_style, top_tag, hidden_bit, max_tokens, "
+     "max_depth) -> (texts, link_density, elements, tags, paths, tokens, regions, depths, "
+     "parents), or None when the page nests elements deeper than max_depth: the lines of an "
+     "HTML page (bytes; encoding None to detect it) and their contexts, as lxml's parser "
+     "reads the page; classifier.html describes each part."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "classifier._walk",
-    "classifier.html's walk over an lxml tree, in compiled code.", -1, methods,
+    "classifier.html's walk over an HTML page, in compiled code.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__walk(void) {
+/* libxml2's functions from lxml.etree, which holds libxml2 (its wheels link
+ * it in) or links to it: either way its loaded image resolves them. */
+static int find_libxml2(void) {
     PyObject *etree = PyImport_ImportModule("lxml.etree");
-    if (!etree) return NULL;
-    PyObject *type = PyObject_GetAttrString(etree, "_Element");
+    if (!etree) return -1;
+    PyObject *file = PyObject_GetAttrString(etree, "__file__");
     Py_DECREF(etree);
-    if (!type) return NULL;
-    if (!PyType_Check(type)) {
-        Py_DECREF(type);
-        PyErr_SetString(PyExc_ImportError, "lxml.etree._Element is not a type");
-        return NULL;
+    if (!file) return -1;
+    const char *path = PyUnicode_AsUTF8(file);
+    void *image = path ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (!image) {
+        if (path) PyErr_Format(PyExc_ImportError, "cannot open lxml.etree's image: %s", dlerror());
+        Py_DECREF(file);
+        return -1;
     }
-    element_type = (PyTypeObject *)type;   /* kept for the module's life */
+    Py_DECREF(file);
+    struct { void **slot; const char *name; } wanted[] = {
+        {(void **)&xml.new_ctxt, "htmlNewSAXParserCtxt"},
+        {(void **)&xml.read_memory, "htmlCtxtReadMemory"},
+        {(void **)&xml.free_ctxt, "htmlFreeParserCtxt"},
+        {(void **)&xml.set_error_handler, "xmlCtxtSetErrorHandler"},
+        {(void **)&xml.stop, "xmlStopParser"},
+        {(void **)&xml.detect_encoding, "xmlDetectCharEncoding"},
+        {(void **)&xml.free_doc, "xmlFreeDoc"},
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        *wanted[i].slot = dlsym(image, wanted[i].name);
+        if (!*wanted[i].slot) {
+            PyErr_Format(PyExc_ImportError, "lxml's libxml2 has no %s", wanted[i].name);
+            return -1;   /* the image stays open: lxml.etree holds it anyway */
+        }
+    }
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__walk(void) {
+    if (find_libxml2() < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddStringConstant(m, "LXML_VERSION", LXML_VERSION_STRING) < 0) Py_CLEAR(m);
+    if (m && (PyModule_AddStringConstant(m, "LXML_VERSION", LXML_VERSION_STRING) < 0
+              || PyModule_AddIntConstant(m, "LIBXML_VERSION", LIBXML_VERSION) < 0))
+        Py_CLEAR(m);
     return m;
 }

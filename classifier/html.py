@@ -19,9 +19,10 @@ for the elements lines end in and their ancestors, once each.
 tests/test_html.py checks its output against the per-element walk it replaced.
 
 Where the C extension `classifier._walk` is built (see setup.py), the same
-walk runs in compiled code over libxml2's tree, asking this module what each
-tag does; `_lines` and `_contexts` below are the fallback, and the definition
-of what it computes.
+walk runs in compiled code on the events of libxml2's HTML parser (lxml's
+copy, with the options below) as it reads the page, so no tree is built,
+asking this module what each tag does; `_lines` and `_contexts` below, over
+the tree lxml builds, are the fallback and the definition of what it computes.
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ _PARSER_OPTIONS = dict(remove_comments=True, remove_pis=True, no_network=True,
 
 def parse(content: str | bytes) -> etree._Element | None:
     """Parse a page; None when there is nothing to parse."""
+    data, encoding = _page_bytes(content)
+    if data is None:
+        return None
+    root, too_deep = _parse(data, encoding)
+    if too_deep:
+        root, too_deep = _parse(_flattened(content, data), "utf-8")
+    if too_deep:
+        raise _too_deep()
+    return root
+
+
+def _page_bytes(content: str | bytes) -> tuple[bytes | None, str | None]:
+    """The bytes to parse (None when there is nothing to parse) and their
+    encoding (None: the parser finds it)."""
     if isinstance(content, str):
         try:
             data = _without_end_tags(_HTML_END_UTF8, content.encode("utf-8"))
@@ -113,20 +128,23 @@ def parse(content: str | bytes) -> etree._Element | None:
     else:
         data = _without_end_tags(_HTML_END_BYTES, content)
     if not data or data.isspace():      # (strip() would copy the page)
-        return None
-    encoding = "utf-8" if isinstance(content, str) else None
-    root, too_deep = _parse(data, encoding)
-    if too_deep:
-        text = data.decode("utf-8") if isinstance(content, str) else decode(data)
-        root, too_deep = _parse(_flatten(text).encode("utf-8"), "utf-8")
-    if too_deep:
-        # Parsing stopped part-way even without the deepest elements; cleaning
-        # what was read would silently drop the rest of the page.
-        raise DocumentError(
-            f"the HTML nests elements deeper than {MAX_NESTING} levels (its tags do not close "
-            "in an order the parser can follow), past which it cannot be read; flatten the "
-            "page or send its text as PLAIN_TEXT")
-    return root
+        return None, None
+    return data, "utf-8" if isinstance(content, str) else None
+
+
+def _flattened(content: str | bytes, data: bytes) -> bytes:
+    """A page nested too deep to parse, flattened (see _flatten), as UTF-8."""
+    text = data.decode("utf-8") if isinstance(content, str) else decode(data)
+    return _flatten(text).encode("utf-8")
+
+
+def _too_deep() -> DocumentError:
+    # Parsing stopped part-way even without the deepest elements; cleaning
+    # what was read would silently drop the rest of the page.
+    return DocumentError(
+        f"the HTML nests elements deeper than {MAX_NESTING} levels (its tags do not close "
+        "in an order the parser can follow), past which it cannot be read; flatten the "
+        "page or send its text as PLAIN_TEXT")
 
 
 def _without_end_tags(pattern: re.Pattern[bytes], data: bytes) -> bytes:
@@ -324,9 +342,10 @@ def _contexts(elements: list[etree._Element | None]) -> tuple[list[_Context], li
     return out, parents
 
 
-# The compiled walk reads lxml's elements in place, so it runs only with the
-# lxml (major version) it was built against.
-COMPILED_WALK = _walk is not None and _walk.LXML_VERSION.split(".")[0] == etree.__version__.split(".")[0]
+# The compiled walk hands libxml2 (lxml's copy) a table of its handlers, laid
+# out as in the headers it was built with: it runs only with that libxml2 release.
+COMPILED_WALK = _walk is not None and (
+    (_walk.LIBXML_VERSION // 10000, _walk.LIBXML_VERSION // 100 % 100) == etree.LIBXML_VERSION[:2])
 
 # Regions as bits of an int in the compiled walk, and each set of them.
 _REGION_BIT = {region: 1 << i for i, region in enumerate(sorted(REGION_TAGS) + [HIDDEN_REGION])}
@@ -352,17 +371,16 @@ def _facts(tag: str) -> tuple[int, str, bool, bool, int]:
 def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
     """Turn an HTML page into numbered lines with their structure.
 
-    compiled: whether to walk the tree in compiled code (default: where it is built)."""
+    compiled: whether to read the page in compiled code (default: where it is built)."""
     if compiled and _walk is None:
         raise RuntimeError("classifier._walk is not built: reinstall (pip install .) where a C compiler and Python's headers are present")
-    root = parse(content)
     texts: list[str] = []
     structure = Structure()
-    if root is not None and (COMPILED_WALK if compiled is None else compiled):
-        (texts, link_density, elements, tags, paths, tokens, regions, depths,
-         parents) = _walk.walk(root, _facts, _tokens, _hidden_style, _TOP[0],
-                               _REGION_BIT[HIDDEN_REGION], MAX_TOKENS_PER_ELEMENT)
-        if texts:
+    if COMPILED_WALK if compiled is None else compiled:
+        read = _read_compiled(content)
+        if read is not None and read[0]:
+            (texts, link_density, elements, tags, paths, tokens, regions, depths,
+             parents) = read
             # Each element's context, spread to its lines (map: no Python loop per line).
             structure.tags = list(map(tags.__getitem__, elements))
             structure.paths = list(map(paths.__getitem__, elements))
@@ -373,8 +391,9 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
             structure.elements = elements
             structure.parents = parents
             structure.link_density = link_density
-    elif root is not None:
-        texts, ends, link_chars = _lines(root)
+    else:
+        root = parse(content)
+        texts, ends, link_chars = _lines(root) if root is not None else ([], [], [])
         if texts:
             contexts, structure.parents = _contexts(ends)
             (structure.tags, structure.paths, structure.tokens, structure.regions,
@@ -387,6 +406,21 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
         gap_before=[False] * n,
         structure=structure,
     )
+
+
+def _read_compiled(content: str | bytes) -> tuple | None:
+    """_walk.read_page's lines and contexts of a page; None when there is nothing to parse."""
+    data, encoding = _page_bytes(content)
+    if data is None:
+        return None
+    args = (_facts, _tokens, _hidden_style, _TOP[0], _REGION_BIT[HIDDEN_REGION],
+            MAX_TOKENS_PER_ELEMENT, MAX_NESTING)
+    read = _walk.read_page(data, encoding, *args)
+    if read is None:
+        read = _walk.read_page(_flattened(content, data), "utf-8", *args)
+    if read is None:
+        raise _too_deep()
+    return read
 
 
 def _link_density(link_chars: list[int], texts: list[str]) -> list[float]:

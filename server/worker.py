@@ -119,7 +119,8 @@ class Server:
                         "stage 2's trees run in numpy, about 10%% slower")
         if not COMPILED_WALK:
             log.warning("classifier._walk was not built (no C compiler at install) or was built "
-                        "for another lxml: HTML pages are cut into lines in Python, about 15%% slower")
+                        "for another libxml2: HTML pages are cut into lines in Python over lxml's tree, "
+                        "about three times as slow as in C")
         if not COMPILED_FEATURES:
             log.warning("classifier._features was not built (no C compiler at install): "
                         "features are computed in numpy: pages take up to twice as long")

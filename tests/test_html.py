@@ -421,23 +421,38 @@ def test_the_compiled_walk_gives_the_python_walks_page(path, walk):
         assert html_to_page(content, compiled=True) == expected
 
 
-def test_the_compiled_walk_refuses_what_is_not_an_lxml_element(walk):
+def test_the_compiled_reader_checks_its_arguments_and_passes_errors_on(walk):
     if walk != "compiled":
-        pytest.skip("the compiled walk's own checks")
-    root = html.parse("<p>x</p>")
-    args = (html._facts, html._tokens, html._hidden_style, "body", 32, 8)
-    with pytest.raises(TypeError, match="lxml element"):
-        html._walk.walk("<p>x</p>", *args)
+        pytest.skip("the compiled reader's own checks")
+    args = (html._facts, html._tokens, html._hidden_style, "body", 32, 8, html.MAX_NESTING)
+    read = html._walk.read_page
+    with pytest.raises(TypeError):
+        read("<p>x</p>", "utf-8", *args)           # bytes, not str
     with pytest.raises(TypeError, match="facts"):
-        html._walk.walk(root, lambda tag: (1, 2), *args[1:])
+        read(b"<p>x</p>", "utf-8", lambda tag: (1, 2), *args[1:])
     with pytest.raises(TypeError, match="must give a str"):  # asked of values not all ASCII
-        html._walk.walk(html.parse("<p class=\u00e9>x</p>"), html._facts, lambda c, i: 7, *args[2:])
+        read("<p class=\u00e9>x</p>".encode(), "utf-8", html._facts, lambda c, i: 7, *args[2:])
     with pytest.raises(ValueError, match="max_tokens"):
-        html._walk.walk(root, *args[:-1], -1)
+        read(b"<p>x</p>", "utf-8", *args[:-2], -1, html.MAX_NESTING)
 
     def fails(style):
         raise RuntimeError("from hidden_style")
     with pytest.raises(RuntimeError, match="from hidden_style"):
-        html._walk.walk(html.parse("<p style=x>x</p>"), html._facts, html._tokens, fails, "body", 32, 8)
-    # The tree is untouched by a failed walk.
-    assert html._walk.walk(root, *args)[0] == ["x"]
+        read(b"<p style=x>x</p><p>y</p>", "utf-8", html._facts, html._tokens, fails, *args[3:])
+    # A failed read leaves nothing behind that the next one would see.
+    assert read(b"<p>x</p>", "utf-8", *args)[0] == ["x"]
+
+
+def test_the_compiled_reader_stops_where_lxml_stops_nesting(walk):
+    """The tree lxml builds has room for MAX_NESTING levels; the compiled
+    reader, which builds none, stops at the same depth, and both then read
+    the page flattened."""
+    if walk != "compiled":
+        pytest.skip("compares the compiled reader with lxml")
+    args = (html._facts, html._tokens, html._hidden_style, "body", 32, 8, html.MAX_NESTING)
+    for depth in range(html.MAX_NESTING - 4, html.MAX_NESTING + 2):
+        page = ("<span>" * depth + "deep text").encode()
+        _, lxml_too_deep = html._parse(page, "utf-8")
+        assert (html._walk.read_page(page, "utf-8", *args) is None) == lxml_too_deep, depth
+    page = "<div>" * (html.MAX_NESTING + 10) + "deep text"
+    assert html_to_page(page, compiled=True) == html_to_page(page, compiled=False)
