@@ -12,11 +12,12 @@ synthetic articles when it is absent or with --synthetic), in one run:
    lines/s for HTML, and for PLAIN_TEXT made from each page's lines;
 2. lxml parsing alone (the floor), trafilatura and resiliparse (when
    installed), each as pages/s and as a ratio to declutter's HTML rate. Each
-   tool cleans all the pages in a row, as it would on a stream of pages (a
-   tool timed between the others' pages would find its tables evicted from
-   the CPU caches by them); this is repeated `--rounds` times with the order
-   of the tools flipped each round, so drift in the machine's speed weighs
-   on every tool alike;
+   tool cleans a slice of pages in a row (SLICE_PAGES), as it would on a
+   stream of pages (a tool timed between the others' pages would find its
+   tables evicted from the CPU caches by them), then the next tool the same
+   slice; slice after slice, the order of the tools flips, so drift in the
+   machine's speed, which on a shared machine comes and goes over seconds,
+   weighs on every tool alike; all this is repeated `--rounds` times;
 3. over gRPC on loopback against `python -m server` subprocesses: Clean
    requests/s and p50/p95/p99 latency at concurrency 1, 8 and 32, CleanStream
    documents/s, and Clean at concurrency 1, 8 and 32 against `--workers 2`;
@@ -71,6 +72,7 @@ REQUEST_TIMEOUT = 60.0       # seconds, per Clean call
 SERVER_START_TIMEOUT = 60.0  # seconds to reach SERVING
 SERVER_GRACE = 2.0           # --grace-seconds given to the servers
 DEFAULT_ROUNDS = 2            # in-process passes over the pages per tool
+SLICE_PAGES = 20              # pages each tool cleans in a row before the next tool's turn
 FIVE_KB_BAND = (3.0, 7.0)    # text sizes (KB) counted as "~5 KB articles"
 BATCH_DOCS = 64              # documents per model call in the batched PLAIN_TEXT figure
 BATCH_PASSES = 3             # timed passes over them; the fastest counts
@@ -350,8 +352,9 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
         failures[name] += 1
         first_error.setdefault(name, f"{type(exc).__name__}: {exc}"[:300])
 
-    def declutter_pass(key: str, fmt: Format, counted: bool) -> None:
-        for i, page in enumerate(pages):
+    def declutter_pass(key: str, fmt: Format, counted: bool, start: int, stop: int) -> None:
+        for i in range(start, stop):
+            page = pages[i]
             content = page.html if fmt is Format.HTML else page.text
             started = time.perf_counter()
             try:
@@ -367,9 +370,9 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
             if key == "plain_text":
                 text_seconds[i] += elapsed
 
-    def tool_pass(name: str, counted: bool) -> None:
+    def tool_pass(name: str, counted: bool, start: int, stop: int) -> None:
         tool = tools[name]
-        for page in pages:
+        for page in pages[start:stop]:
             started = time.perf_counter()
             try:
                 tool(page.html)
@@ -380,9 +383,9 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
             seconds[name] += time.perf_counter() - started
 
     # Each pass is told whether to count failures and lines (the first round only).
-    passes = [lambda counted: declutter_pass("html", Format.HTML, counted),
-              lambda counted: declutter_pass("plain_text", Format.PLAIN_TEXT, counted),
-              *(lambda counted, name=name: tool_pass(name, counted) for name in tools)]
+    passes = [lambda *a: declutter_pass("html", Format.HTML, *a),
+              lambda *a: declutter_pass("plain_text", Format.PLAIN_TEXT, *a),
+              *(lambda *a, name=name: tool_pass(name, *a) for name in tools)]
     with threadpool_limits(1):
         # Warm up: first calls import lazily and fill caches.
         for page in pages[:2]:
@@ -397,12 +400,16 @@ def measure_in_process(model, pages: list[BenchPage], skip_peers: bool,
                 except Exception:
                     pass
         with CpuMeter() as cpu:
+            flip = False
             for round_ in range(rounds):
-                # Each tool cleans all the pages in a row, as it would in use;
-                # the order flips every round, so a machine slowing down or
-                # speeding up during the run weighs on every tool alike.
-                for run in (passes if round_ % 2 == 0 else passes[::-1]):
-                    run(round_ == 0)
+                # Each tool cleans a slice of pages in a row, as it would in
+                # use; the order flips every slice, so a machine slowing down
+                # or speeding up during the run weighs on every tool alike.
+                for start in range(0, len(pages), SLICE_PAGES):
+                    stop = min(start + SLICE_PAGES, len(pages))
+                    for run in (passes[::-1] if flip else passes):
+                        run(round_ == 0, start, stop)
+                    flip = not flip
 
     n = len(pages)
     text_kb = [len(p.text.encode("utf-8")) / 1024 for p in pages]
@@ -895,8 +902,8 @@ def render(results: dict, ratios: dict, targets: list[dict]) -> str:
     out.append(f"  machine: {meta['cpu_count']} cores, Python {meta['python']}, "
                f"load average {meta['loadavg_start']} at start, {meta.get('loadavg_end')} at end")
     out.append("")
-    out.append("In process, one core (threadpool_limits(1), one thread), each tool over all "
-               f"the pages in a row, {ip['html']['rounds']} rounds")
+    out.append("In process, one core (threadpool_limits(1), one thread), each tool over "
+               f"{SLICE_PAGES} pages in a row, the tools taking turns, {ip['html']['rounds']} rounds")
     rows = [("what", "pages/s", "lines/s", "ms/page", "failed", "declutter HTML =")]
     for key, label in (("html", "declutter HTML"), ("plain_text", "declutter PLAIN_TEXT")):
         r = ip[key]
