@@ -93,17 +93,27 @@ typedef struct {
     Py_ssize_t len, cap;
 } Ints;
 
-static int ints_append(Ints *a, Py_ssize_t value) {
-    if (a->len == a->cap) {
-        Py_ssize_t cap = a->cap ? 2 * a->cap : 64;
-        Py_ssize_t *data = PyMem_Realloc(a->data, (size_t)cap * sizeof(Py_ssize_t));
-        if (!data) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        a->data = data;
-        a->cap = cap;
+/* Room for one more item in an array of `*cap` items of `size` bytes, `used`
+ * of them in use: doubles it when full (from `first`). */
+static int grow(void **data, Py_ssize_t used, Py_ssize_t *cap, size_t size, Py_ssize_t first) {
+    if (used < *cap) return 0;
+    Py_ssize_t more = *cap ? 2 * *cap : first;
+    if ((size_t)more > PY_SSIZE_T_MAX / size) {
+        PyErr_NoMemory();
+        return -1;
     }
+    void *grown = PyMem_Realloc(*data, (size_t)more * size);
+    if (!grown) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *data = grown;
+    *cap = more;
+    return 0;
+}
+
+static int ints_append(Ints *a, Py_ssize_t value) {
+    if (grow((void **)&a->data, a->len, &a->cap, sizeof(Py_ssize_t), 64) < 0) return -1;
     a->data[a->len++] = value;
     return 0;
 }
@@ -400,17 +410,10 @@ static Py_ssize_t facts_of(Walk *w, const xmlChar *name) {
         Py_XDECREF(f.name);
         return -1;
     }
-    if (w->n_facts == w->cap_facts) {
-        Py_ssize_t cap = w->cap_facts ? 2 * w->cap_facts : 32;
-        Facts *grown = PyMem_Realloc(w->facts, (size_t)cap * sizeof(Facts));
-        if (!grown) {
-            Py_DECREF(f.name);
-            Py_DECREF(f.spaced);
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->facts = grown;
-        w->cap_facts = cap;
+    if (grow((void **)&w->facts, w->n_facts, &w->cap_facts, sizeof(Facts), 32) < 0) {
+        Py_DECREF(f.name);
+        Py_DECREF(f.spaced);
+        return -1;
     }
     index = w->n_facts++;
     w->facts[index] = f;
@@ -611,16 +614,7 @@ static int keep_value(Walk *w, const xmlChar *value, Span *span) {
 }
 
 static int push(Walk *w, Py_ssize_t facts, const xmlChar **atts) {
-    if (w->n_open == w->cap_open) {
-        Py_ssize_t cap = w->cap_open ? 2 * w->cap_open : 64;
-        Open *grown = PyMem_Realloc(w->open, (size_t)cap * sizeof(Open));
-        if (!grown) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->open = grown;
-        w->cap_open = cap;
-    }
+    if (grow((void **)&w->open, w->n_open, &w->cap_open, sizeof(Open), 64) < 0) return -1;
     Open *e = &w->open[w->n_open];
     *e = (Open){.facts = facts, .context = -1, .attrs_mark = w->attrs.len,
                 .class_value = {-1, 0}, .id_value = {-1, 0}, .style = {-1, 0},
