@@ -317,7 +317,7 @@ typedef struct {
     htmlParserCtxtPtr ctxt;
     int failed;             /* a Python exception is set; the parser was stopped */
     int too_deep;
-    int started, finished;  /* the root element was opened, and closed */
+    int finished;           /* the root element was closed */
     int skipping;           /* depth inside an element whose content is not read */
     Table names;            /* name -> index in facts */
     Facts *facts;
@@ -651,7 +651,6 @@ static void on_start(void *data, const xmlChar *name, const xmlChar **atts) {
         xml.stop(w->ctxt);
         return;
     }
-    w->started = 1;
     Py_ssize_t index = facts_of(w, name);
     if (index < 0 || end_run(w) < 0) {
         fail(w);

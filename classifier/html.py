@@ -105,15 +105,31 @@ _PARSER_OPTIONS = dict(remove_comments=True, remove_pis=True, no_network=True,
 
 def parse(content: str | bytes) -> etree._Element | None:
     """Parse a page; None when there is nothing to parse."""
+    return _read(content, _parse)
+
+
+# What a reader of the page's bytes gives when libxml2 stopped at its nesting limit.
+_TOO_DEEP = object()
+
+
+def _read(content: str | bytes, reader):
+    """reader(data, encoding) of the page, read again flattened (see _flatten)
+    when it nests too deep; None when there is nothing to parse."""
     data, encoding = _page_bytes(content)
     if data is None:
         return None
-    root, too_deep = _parse(data, encoding)
-    if too_deep:
-        root, too_deep = _parse(_flattened(content, data), "utf-8")
-    if too_deep:
-        raise _too_deep()
-    return root
+    result = reader(data, encoding)
+    if result is _TOO_DEEP:
+        text = data.decode("utf-8") if isinstance(content, str) else decode(data)
+        result = reader(_flatten(text).encode("utf-8"), "utf-8")
+    if result is _TOO_DEEP:
+        # Parsing stopped part-way even without the deepest elements; cleaning
+        # what was read would silently drop the rest of the page.
+        raise DocumentError(
+            f"the HTML nests elements deeper than {MAX_NESTING} levels (its tags do not close "
+            "in an order the parser can follow), past which it cannot be read; flatten the "
+            "page or send its text as PLAIN_TEXT")
+    return result
 
 
 def _page_bytes(content: str | bytes) -> tuple[bytes | None, str | None]:
@@ -132,21 +148,6 @@ def _page_bytes(content: str | bytes) -> tuple[bytes | None, str | None]:
     return data, "utf-8" if isinstance(content, str) else None
 
 
-def _flattened(content: str | bytes, data: bytes) -> bytes:
-    """A page nested too deep to parse, flattened (see _flatten), as UTF-8."""
-    text = data.decode("utf-8") if isinstance(content, str) else decode(data)
-    return _flatten(text).encode("utf-8")
-
-
-def _too_deep() -> DocumentError:
-    # Parsing stopped part-way even without the deepest elements; cleaning
-    # what was read would silently drop the rest of the page.
-    return DocumentError(
-        f"the HTML nests elements deeper than {MAX_NESTING} levels (its tags do not close "
-        "in an order the parser can follow), past which it cannot be read; flatten the "
-        "page or send its text as PLAIN_TEXT")
-
-
 def _without_end_tags(pattern: re.Pattern[bytes], data: bytes) -> bytes:
     """data with pattern's matches removed, copied only when there is one.
 
@@ -159,8 +160,9 @@ def _without_end_tags(pattern: re.Pattern[bytes], data: bytes) -> bytes:
     return data[:match.start()] + pattern.sub(b"", data[match.end():])
 
 
-def _parse(data: bytes, encoding: str | None) -> tuple[etree._Element | None, bool]:
-    """The parsed tree, and whether the parser stopped at its nesting limit."""
+def _parse(data: bytes, encoding: str | None) -> etree._Element | None | object:
+    """The parsed tree (None: no element), or _TOO_DEEP when the parser
+    stopped at its nesting limit."""
     # A parser per call: lxml parsers are not safe to share between threads.
     # etree's parser, not lxml.html's: the tree is the same, but lxml.html
     # calls back into Python to pick a class for every element the walk meets.
@@ -168,8 +170,10 @@ def _parse(data: bytes, encoding: str | None) -> tuple[etree._Element | None, bo
     try:
         root = etree.fromstring(data, parser)
     except etree.ParserError:
-        return None, False
-    return root, any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log)
+        return None
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        return _TOO_DEEP
+    return root
 
 
 def _flatten(text: str) -> str:
@@ -377,7 +381,7 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
     texts: list[str] = []
     structure = Structure()
     if COMPILED_WALK if compiled is None else compiled:
-        read = _read_compiled(content)
+        read = _read(content, _read_events)
         if read is not None and read[0]:
             (texts, link_density, elements, tags, paths, tokens, regions, depths,
              parents) = read
@@ -408,19 +412,11 @@ def html_to_page(content: str | bytes, compiled: bool | None = None) -> Page:
     )
 
 
-def _read_compiled(content: str | bytes) -> tuple | None:
-    """_walk.read_page's lines and contexts of a page; None when there is nothing to parse."""
-    data, encoding = _page_bytes(content)
-    if data is None:
-        return None
-    args = (_facts, _tokens, _hidden_style, _TOP[0], _REGION_BIT[HIDDEN_REGION],
-            MAX_TOKENS_PER_ELEMENT, MAX_NESTING)
-    read = _walk.read_page(data, encoding, *args)
-    if read is None:
-        read = _walk.read_page(_flattened(content, data), "utf-8", *args)
-    if read is None:
-        raise _too_deep()
-    return read
+def _read_events(data: bytes, encoding: str | None) -> tuple | object:
+    """_walk.read_page's lines and contexts of the page's bytes, or _TOO_DEEP."""
+    read = _walk.read_page(data, encoding, _facts, _tokens, _hidden_style, _TOP[0],
+                           _REGION_BIT[HIDDEN_REGION], MAX_TOKENS_PER_ELEMENT, MAX_NESTING)
+    return _TOO_DEEP if read is None else read
 
 
 def _link_density(link_chars: list[int], texts: list[str]) -> list[float]:

@@ -452,7 +452,7 @@ def test_the_compiled_reader_stops_where_lxml_stops_nesting(walk):
     args = (html._facts, html._tokens, html._hidden_style, "body", 32, 8, html.MAX_NESTING)
     for depth in range(html.MAX_NESTING - 4, html.MAX_NESTING + 2):
         page = ("<span>" * depth + "deep text").encode()
-        _, lxml_too_deep = html._parse(page, "utf-8")
+        lxml_too_deep = html._parse(page, "utf-8") is html._TOO_DEEP
         assert (html._walk.read_page(page, "utf-8", *args) is None) == lxml_too_deep, depth
     page = "<div>" * (html.MAX_NESTING + 10) + "deep text"
     assert html_to_page(page, compiled=True) == html_to_page(page, compiled=False)
