@@ -4,12 +4,16 @@ A model call has a large fixed cost (input checks, one Python call per tree
 of the second stage), so labeling 16 documents at once costs far less than
 16 calls of one. Request threads read their document into a Page themselves
 (so a bad or oversized document fails in its own call, before it reaches
-anyone else's batch) and hand it to the one labeling thread. That thread takes
+anyone else's batch) and hand it to the labeling thread. That thread takes
 whatever is queued, within a documents and a lines budget, labels it with one
 `label_pages` call and hands each caller its own result through a Future.
 
 Nothing ever waits for a batch to fill: a lone document is labeled as soon
 as the thread is free, and batches form by themselves while it is busy.
+
+More labeling threads may help the first (`threads`). They take a batch only
+when a full batch of long documents is waiting (server/config.py says why),
+so short documents are labeled exactly as by one thread.
 
 The batcher knows nothing of gRPC. A caller passes a `checkpoint` that raises
 once nobody waits for the answer any more; it runs just before the batch is
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,7 +35,8 @@ from threadpoolctl import threadpool_limits
 
 from classifier.lines import Page
 from classifier.pipeline import Cleaned, label_pages
-from server.config import DEFAULT_BATCH_MAX_DOCUMENTS, DEFAULT_BATCH_MAX_LINES
+from server.config import (DEFAULT_BATCH_MAX_DOCUMENTS, DEFAULT_BATCH_MAX_LINES,
+                           HELPER_MIN_LINES_PER_DOCUMENT)
 
 log = logging.getLogger("declutter.server")
 
@@ -53,7 +59,7 @@ class _Job:
 
 
 class Batcher:
-    """One labeling thread, fed by any number of request threads.
+    """Labeling threads (one, and helpers), fed by any number of request threads.
 
     A batch holds documents of one model only: each caller takes the model
     snapshot when its call starts and is labeled by it, so a reload never
@@ -62,17 +68,25 @@ class Batcher:
 
     def __init__(self, max_documents: int = DEFAULT_BATCH_MAX_DOCUMENTS,
                  max_lines: int = DEFAULT_BATCH_MAX_LINES, label: Labeler = label_pages,
-                 on_batch: BatchObserver | None = None) -> None:
+                 on_batch: BatchObserver | None = None, threads: int = 1,
+                 helper_min_lines: int = HELPER_MIN_LINES_PER_DOCUMENT) -> None:
         if max_documents < 1 or max_lines < 1:
             raise ValueError("a batch must be allowed at least one document and one line")
+        if threads < 1:
+            raise ValueError("a batcher needs at least one labeling thread")
         self.max_documents = max_documents
         self.max_lines = max_lines
+        self.threads = threads
+        self.helper_min_lines = helper_min_lines
         self._label = label
         self._on_batch = on_batch
         self._queue: deque[_Job] = deque()
-        self._changed = threading.Condition()
+        self._queued_lines = 0
+        lock = threading.Lock()
+        self._changed = threading.Condition(lock)  # the first thread waits here
+        self._backlog = threading.Condition(lock)  # the helpers wait here
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def submit(self, model: object, page: Page, checkpoint: Checkpoint = None) -> Future:
         """Queue `page` to be labeled by `model`; the Future gets its Cleaned,
@@ -82,12 +96,18 @@ class Batcher:
         with self._changed:
             if self._closed:
                 raise Closed("the server is stopping and takes no more documents")
-            if self._thread is None:  # started on first use: a servicer built in a test costs nothing
-                self._thread = threading.Thread(target=self._run, name="declutter-labeler",
-                                                daemon=True)
-                self._thread.start()
+            if not self._threads:  # started on first use: a servicer built in a test costs nothing
+                self._threads = [
+                    threading.Thread(target=self._run, args=(k > 0,), daemon=True,
+                                     name="declutter-labeler" + (f"-{k + 1}" if k else ""))
+                    for k in range(self.threads)]
+                for thread in self._threads:
+                    thread.start()
             self._queue.append(job)
+            self._queued_lines += len(page.texts)
             self._changed.notify()
+            if self._worth_helping():
+                self._backlog.notify()
         return job.future
 
     def queued(self) -> int:
@@ -97,31 +117,46 @@ class Batcher:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for thread in self._threads)
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more documents, label (or drop, by their checkpoints) those
-        queued, and stop the thread."""
+        queued, and stop the threads."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+            self._backlog.notify_all()
+            threads = list(self._threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    # -- the labeling thread ----------------------------------------------------
+    # -- the labeling threads ---------------------------------------------------
 
-    def _run(self) -> None:
+    def _worth_helping(self) -> bool:
+        """A full batch of long documents is waiting (called holding the lock)."""
+        return (self.threads > 1 and self._queued_lines >= self.max_lines
+                and self._queued_lines >= self.helper_min_lines * len(self._queue))
+
+    def _run(self, helper: bool) -> None:
         # OpenMP's thread count is per thread; requests already run in parallel
         # in worker processes, and spinning OpenMP threads slow everything else.
         threadpool_limits(1)
         while True:
             with self._changed:
-                while not self._queue and not self._closed:
-                    self._changed.wait()
-                if not self._queue:  # closed and drained
-                    return
+                if helper:
+                    while not self._closed and not self._worth_helping():
+                        self._backlog.wait()
+                    if self._closed:  # the first thread drains the queue
+                        return
+                else:
+                    while not self._queue and not self._closed:
+                        self._changed.wait()
+                    if not self._queue:  # closed and drained
+                        return
                 batch = self._take()
+                if self._worth_helping():  # still a backlog: another helper may start on it
+                    self._backlog.notify()
             try:
                 self._label_batch(batch)
             except BaseException as exc:  # never leave a caller waiting, whatever happened
@@ -150,6 +185,7 @@ class Batcher:
                 passed_over.append(job)
         passed_over.extend(self._queue)
         self._queue = passed_over
+        self._queued_lines -= lines
         return batch
 
     def _label_batch(self, batch: list[_Job]) -> None:

@@ -28,6 +28,15 @@ DEFAULT_THREADS = 8
 # does not hold up many small ones. A document over the lines budget goes alone.
 DEFAULT_BATCH_MAX_DOCUMENTS = 64
 DEFAULT_BATCH_MAX_LINES = 2048
+# Threads that label batches in each worker. The features' and trees' loops
+# run without the GIL, so a second thread labels a batch while the first is
+# in those loops; but the per-document work around them holds the GIL, and on
+# short documents two threads only fight over it. So the threads after the
+# first take a batch only when a full batch (by lines) is waiting and its
+# documents average at least HELPER_MIN_LINES_PER_DOCUMENT lines: a stream of
+# whole scraped pages, not one of short texts.
+DEFAULT_LABELING_THREADS = 2
+HELPER_MIN_LINES_PER_DOCUMENT = 160
 # CleanStream documents read ahead of the responses (and so labeled together).
 # A client keeps sending while the first batch is labeled, so the next batch
 # is already there when the labeling thread comes back: 32 left it waiting
@@ -63,6 +72,7 @@ class Settings:
     watch_model_seconds: float = 0.0  # 0: reload on SIGHUP only
     batch_max_documents: int = DEFAULT_BATCH_MAX_DOCUMENTS
     batch_max_lines: int = DEFAULT_BATCH_MAX_LINES
+    labeling_threads: int = DEFAULT_LABELING_THREADS
     stream_max_in_flight: int = DEFAULT_STREAM_MAX_IN_FLIGHT
     stream_max_in_flight_bytes: int = DEFAULT_STREAM_MAX_IN_FLIGHT_BYTES
 
@@ -99,6 +109,8 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "batch_max_documents": (int, "most documents of concurrent calls labeled in one model call"),
     "batch_max_lines": (int, "most lines labeled in one model call (a larger document "
                              "goes alone)"),
+    "labeling_threads": (int, "threads labeling batches in each worker; those after the first "
+                              "help only with a backlog of long documents"),
     "stream_max_in_flight": (int, "most documents of one CleanStream read ahead of its "
                                   "responses, to be labeled together"),
     "stream_max_in_flight_bytes": (int, "most bytes of documents of one CleanStream read "
@@ -145,7 +157,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         problems.append(f"--threads must be at least 1, got {settings.threads}")
     if settings.max_message_bytes < 1024:
         problems.append(f"--max-message-bytes must be at least 1024, got {settings.max_message_bytes}")
-    for name in ("batch_max_documents", "batch_max_lines", "stream_max_in_flight",
+    for name in ("batch_max_documents", "batch_max_lines", "labeling_threads",
+                 "stream_max_in_flight",
                  "stream_max_in_flight_bytes"):
         if getattr(settings, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(settings, name)}")

@@ -74,6 +74,7 @@ class Server:
         limits = Limits(max_document_bytes=settings.max_message_bytes,
                         max_lines=settings.max_lines, max_line_chars=settings.max_line_chars)
         self.batcher = Batcher(settings.batch_max_documents, settings.batch_max_lines,
+                               threads=settings.labeling_threads,
                                on_batch=self.telemetry.batch_labeled)
         pb_grpc.add_DeclutterServicer_to_server(
             DeclutterServicer(self.models, limits, self.batcher, settings.stream_max_in_flight,

@@ -216,6 +216,102 @@ def test_real_batches_label_like_one_document_at_a_time(documents):
         np.testing.assert_allclose(got.confidences, alone.confidences, rtol=1e-9, atol=1e-12)
 
 
+def gated_thread_labeler(gate):
+    """A label function that records which thread labeled which batch and
+    holds every call at `gate`; `entered` counts the calls inside."""
+    calls, entered = [], threading.Semaphore(0)
+
+    def label(model, pages):
+        calls.append((threading.current_thread().name, [p.texts[0] for p in pages]))
+        entered.release()
+        assert gate.wait(TIMEOUT)
+        return [(model.name, p.texts[0]) for p in pages]
+
+    label.calls, label.entered = calls, entered
+    return label
+
+
+def long_document(name, lines):
+    return "\n".join([name] + [f"{name} line {k}" for k in range(lines - 1)])
+
+
+def test_a_helper_thread_takes_a_batch_only_when_a_full_batch_of_long_documents_waits():
+    gate = threading.Event()
+    label = gated_thread_labeler(gate)
+    batcher = Batcher(max_documents=10, max_lines=20, label=label, threads=2, helper_min_lines=5)
+    model = FakeModel("m")
+    try:
+        futures = [batcher.submit(model, page("hold"))]
+        assert label.entered.acquire(timeout=TIMEOUT)  # the first thread is held inside
+        # 24 one-line documents: a full batch by lines, but short ones.
+        futures += [batcher.submit(model, page(f"short {i}")) for i in range(24)]
+        time.sleep(0.3)
+        assert len(label.calls) == 1, "a helper started on short documents"
+        # Long documents behind them: the waiting documents now average 6 lines.
+        futures += [batcher.submit(model, page(long_document(f"long {i}", 20))) for i in range(9)]
+        assert label.entered.acquire(timeout=TIMEOUT), "no helper started on the backlog"
+        assert label.calls[1][0] == "declutter-labeler-2"
+        assert label.calls[1][1] == [f"short {i}" for i in range(10)]  # the oldest, in order
+        gate.set()
+        results = [f.result(TIMEOUT) for f in futures]
+    finally:
+        gate.set()
+        batcher.close(TIMEOUT)
+    assert not batcher.running
+    expected = ["hold"] + [f"short {i}" for i in range(24)] + [f"long {i}" for i in range(9)]
+    assert results == [("m", name) for name in expected]
+    labeled = [name for _, names in label.calls for name in names]
+    assert sorted(labeled) == sorted(expected)  # each document exactly once
+    assert {thread for thread, _ in label.calls} == {"declutter-labeler", "declutter-labeler-2"}
+
+
+def test_one_thread_never_starts_a_helper():
+    gate = threading.Event()
+    label = gated_thread_labeler(gate)
+    batcher = Batcher(max_documents=4, max_lines=8, label=label, threads=1, helper_min_lines=1)
+    model = FakeModel("m")
+    try:
+        futures = [batcher.submit(model, page(long_document(f"d{i}", 10))) for i in range(6)]
+        assert label.entered.acquire(timeout=TIMEOUT)
+        time.sleep(0.3)
+        assert len(label.calls) == 1
+        gate.set()
+        assert [f.result(TIMEOUT) for f in futures] == [("m", f"d{i}") for i in range(6)]
+    finally:
+        gate.set()
+        batcher.close(TIMEOUT)
+    assert {thread for thread, _ in label.calls} == {"declutter-labeler"}
+    with pytest.raises(ValueError):
+        Batcher(threads=0)
+
+
+def test_two_labeling_threads_give_every_document_what_it_gets_alone(documents):
+    """The real model labeling batches on two threads at once (the features'
+    and trees' loops run without the GIL) gives what label_pages gives alone."""
+    from classifier.model import DEFAULT_MODEL_PATH, load_model
+    model = load_model(DEFAULT_MODEL_PATH)
+    batcher = Batcher(max_documents=4, max_lines=60, threads=2, helper_min_lines=1)
+    pages = [split_text(text) for text in documents[:60]]
+    labeled_by: set[str] = set()
+    real_label = batcher._label
+
+    def label(m, batch):
+        labeled_by.add(threading.current_thread().name)
+        return real_label(m, batch)
+
+    batcher._label = label
+    try:
+        futures = [batcher.submit(model, p) for p in pages]
+        batched = [f.result(TIMEOUT) for f in futures]
+    finally:
+        batcher.close(TIMEOUT)
+    assert labeled_by == {"declutter-labeler", "declutter-labeler-2"}
+    for p, got in zip(pages, batched):
+        [alone] = label_pages(model, [p])
+        assert got.labels == alone.labels
+        np.testing.assert_allclose(got.confidences, alone.confidences, rtol=1e-9, atol=1e-12)
+
+
 # -- through a real server -------------------------------------------------------
 
 SERVER_THREADS = 64
@@ -543,11 +639,15 @@ def test_shutdown_answers_the_queued_calls_and_stops_the_labeler(documents):
 def test_batch_settings_come_from_flags_and_environment():
     settings = parse_settings(["--batch-max-documents", "8"],
                               {"DECLUTTER_BATCH_MAX_LINES": "512",
+                               "DECLUTTER_LABELING_THREADS": "3",
                                "DECLUTTER_STREAM_MAX_IN_FLIGHT": "4",
                                "DECLUTTER_STREAM_MAX_IN_FLIGHT_BYTES": "65536"})
     assert (settings.batch_max_documents, settings.batch_max_lines,
-            settings.stream_max_in_flight, settings.stream_max_in_flight_bytes) == (8, 512, 4, 65536)
-    for flag in ("--batch-max-documents", "--batch-max-lines", "--stream-max-in-flight",
+            settings.stream_max_in_flight, settings.stream_max_in_flight_bytes,
+            settings.labeling_threads) == (8, 512, 4, 65536, 3)
+    assert parse_settings([], {}).labeling_threads == 2
+    for flag in ("--batch-max-documents", "--batch-max-lines", "--labeling-threads",
+                 "--stream-max-in-flight",
                  "--stream-max-in-flight-bytes"):
         with pytest.raises(SystemExit):
             parse_settings([flag, "0"], {})
