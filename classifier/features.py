@@ -141,6 +141,13 @@ class _Bounds:
         return out
 
 
+# The dense block's columns: the line's own, its neighbours', its run's.
+DENSE_COLUMNS: tuple[str, ...] = (
+    SHAPE_COLUMNS + PAGE_COLUMNS + MARKUP_COLUMNS
+    + tuple(f"{c}@{o:+d}" for o in NEIGHBOUR_OFFSETS for c in NEIGHBOUR_COLUMNS)
+    + tuple(f"run_{c}" for c in RUN_COLUMNS))
+
+
 @dataclass
 class PageFeatures:
     """A page's features: sparse text features and dense shape features.
@@ -179,10 +186,7 @@ class Featurizer:
 
     @property
     def dense_columns(self) -> tuple[str, ...]:
-        own = SHAPE_COLUMNS + PAGE_COLUMNS + MARKUP_COLUMNS
-        neighbours = tuple(f"{c}@{o:+d}" for o in NEIGHBOUR_OFFSETS for c in NEIGHBOUR_COLUMNS)
-        run = tuple(f"run_{c}" for c in RUN_COLUMNS)
-        return own + neighbours + run
+        return DENSE_COLUMNS
 
     def page(self, page: Page) -> PageFeatures:
         return self.pages([page])
