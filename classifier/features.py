@@ -52,6 +52,10 @@ MARKUP_COLUMNS = (
 )
 NEIGHBOUR_COLUMNS = SHAPE_COLUMNS + ("gap_before", "link_density")
 RUN_COLUMNS = ("ends_terminal", "function_share", "log_chars", "link_density")
+DENSE_COLUMNS: tuple[str, ...] = (
+    SHAPE_COLUMNS + PAGE_COLUMNS + MARKUP_COLUMNS
+    + tuple(f"{c}@{o:+d}" for o in NEIGHBOUR_OFFSETS for c in NEIGHBOUR_COLUMNS)
+    + tuple(f"run_{c}" for c in RUN_COLUMNS))
 _LINK_DENSITY = MARKUP_COLUMNS.index("link_density")
 
 
@@ -139,13 +143,6 @@ class _Bounds:
         out = np.zeros_like(matrix)
         out[inside] = matrix[source[inside]]
         return out
-
-
-# The dense block's columns: the line's own, its neighbours', its run's.
-DENSE_COLUMNS: tuple[str, ...] = (
-    SHAPE_COLUMNS + PAGE_COLUMNS + MARKUP_COLUMNS
-    + tuple(f"{c}@{o:+d}" for o in NEIGHBOUR_OFFSETS for c in NEIGHBOUR_COLUMNS)
-    + tuple(f"run_{c}" for c in RUN_COLUMNS))
 
 
 @dataclass
